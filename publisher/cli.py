@@ -1,0 +1,73 @@
+"""The command line: each command parses its options and calls one domain function."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from publisher import __version__, config
+from publisher.errors import PublisherError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class App:
+    """Lazily loaded configuration and store, shared by the commands of one invocation."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._cfg: config.Config | None = None
+        self._store: Any = None
+
+    @property
+    def cfg(self) -> config.Config:
+        if self._cfg is None:
+            self._cfg = config.load(self.config_path)
+        return self._cfg
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from publisher.store import open_store
+
+            self._store = open_store(self.cfg)
+        return self._store
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class Group(click.Group):
+    """Turns PublisherError into one line on stderr with its exit status (1 or 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PublisherError as exc:
+            click.echo(f"publisher: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
+@click.option(
+    "--config", "config_path", envvar="PUBLISHER_CONFIG", type=click.Path(dir_okay=False),
+    help="publisher.toml to use (default: ./publisher.toml if present, else embedded defaults).",
+)
+@click.version_option(__version__, "-V", "--version")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Publish kk/ru/en news: import articles, build the site and feeds, mail digests."""
+    ctx.obj = App(config_path)
+
+
+def _register() -> None:
+    from publisher.commands import articles, demo, imports
+
+    for module in (imports, articles, demo):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

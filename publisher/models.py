@@ -1,0 +1,200 @@
+"""The store's tables (SQLAlchemy 2). Migrations in publisher/migrations mirror these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    # Identity across re-imports: the normalised source title. Same key + other text = update.
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    source_lang: Mapped[str] = mapped_column(String(2))
+    published_at: Mapped[datetime]
+    date_stated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    categories: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(Text, default="")
+
+    texts: Mapped[list[ArticleText]] = relationship(
+        back_populates="article", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def text(self, lang: str) -> ArticleText | None:
+        for t in self.texts:
+            if t.lang == lang:
+                return t
+        return None
+
+    @property
+    def source_text(self) -> ArticleText:
+        found = self.text(self.source_lang)
+        if found is None:  # pragma: no cover - the store never writes an article without it
+            raise LookupError(f"article {self.id} has no source text")
+        return found
+
+
+class ArticleText(Base):
+    """One translation slot: (article, language)."""
+
+    __tablename__ = "article_texts"
+    __table_args__ = (UniqueConstraint("article_id", "lang"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(String(2))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    blocks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"kind", "text"}]
+    status: Mapped[str] = mapped_column(String(10))  # source | draft | ready
+    ready_at: Mapped[datetime | None]
+    # Fingerprint of the source text this translation was made from: differs -> outdated.
+    source_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime]
+
+    article: Mapped[Article] = relationship(back_populates="texts")
+
+    @property
+    def outdated(self) -> bool:
+        return self.status != "source" and self.source_fingerprint != self.article.fingerprint
+
+
+class MailingList(Base):
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # normalised
+    name: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Almaty")
+    # pending | active | unsubscribed | bounced | complained
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # Opaque id carried by signed tokens instead of the address.
+    token_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | active | unsubscribed
+    # Everything that became available up to this instant has been sent to this subscriber.
+    cursor: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DigestIssue(Base):
+    """One digest run of a list (DESIGN: "issues"); the name avoids the tracker's word."""
+
+    __tablename__ = "issues"
+    __table_args__ = (UniqueConstraint("list_id", "number"), UniqueConstraint("list_id", "slot"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    # The scheduled instant this issue answers (one issue per slot, even after a crash).
+    slot: Mapped[datetime]
+    created_at: Mapped[datetime]
+    window_end: Mapped[datetime]
+    # Frozen article sets: {lang: [article ids]} as available at creation.
+    articles: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(String(2))
+    article_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The subscription cursor moves here once this delivery is sent.
+    cursor_to: Mapped[datetime]
+    # queued | sending | sent | deferred | failed | bounced
+    state: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_reply: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(200), default="")
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
