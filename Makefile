@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 golden: $(STAMP)
 	PUBLISHER_REGEN_GOLDEN=1 $(BIN)/pytest -q -k golden

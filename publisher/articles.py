@@ -179,7 +179,8 @@ def save(session: Session, parsed: ParsedArticle, now: datetime | None = None) -
         src = ArticleText(lang=parsed.lang, updated_at=now)
         art.texts.append(src)
     src.title, src.summary, src.blocks = parsed.title, summary, _blocks_json(parsed.blocks)
-    src.status, src.ready_at, src.source_fingerprint, src.updated_at = "source", art.published_at, fp, now
+    src.status, src.ready_at = "source", art.published_at
+    src.source_fingerprint, src.updated_at = fp, now
     for lang, tr in parsed.translations.items():
         if lang == parsed.lang or lang not in LANGUAGES:
             continue

@@ -35,6 +35,12 @@ class App:
             self._store = open_store(self.cfg)
         return self._store
 
+    def close(self) -> None:
+        # Pooled connections (PostgreSQL) are closed here, not left to the garbage collector.
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
 
 pass_app = click.make_pass_decorator(App)
 
@@ -60,12 +66,28 @@ class Group(click.Group):
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Publish kk/ru/en news: import articles, build the site and feeds, mail digests."""
     ctx.obj = App(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
-    from publisher.commands import articles, demo, imports
+    from publisher.commands import (
+        articles,
+        demo,
+        digest,
+        imports,
+        run,
+        send,
+        serve,
+        site,
+        status,
+        subscribers,
+        translations,
+    )
 
-    for module in (imports, articles, demo):
+    for module in (
+        imports, articles, demo, subscribers, site, translations, run, status, digest, send,
+        serve,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 

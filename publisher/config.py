@@ -97,12 +97,28 @@ class ListConfig:
 class ImportConfig:
     watch: list[str] = field(default_factory=list)
     poll_seconds: float = 10.0
+    max_file_mb: float = 64.0  # larger files are rejected before they are read
 
 
 @dataclass(frozen=True)
 class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8000
+    confirm_hours: float = 72.0  # a double opt-in link expires after this long
+    # Subscribe requests per rate_window_seconds: over the IP limit answers 429; over the
+    # address limit sends nothing more (same answer, so no one learns who is subscribed).
+    subscribe_per_ip: int = 10
+    subscribe_per_address: int = 3
+    rate_window_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    # A standby takes over at most this long (plus one poll) after the active one dies.
+    lease_seconds: float = 30.0
+    drain_seconds: float = 60.0  # how often due (deferred) deliveries are retried
+    rebuild_delay_seconds: float = 2.0  # quiet time after a change before the site rebuild
+    shutdown_seconds: float = 30.0  # SIGTERM: longest wait for the work in flight
 
 
 def _default_lists() -> list[ListConfig]:
@@ -125,6 +141,7 @@ class Config:
     lists: list[ListConfig] = field(default_factory=_default_lists)
     imports: ImportConfig = field(default_factory=ImportConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     source: str = "embedded defaults"
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from publisher.i18n import fallback_chain
+from publisher.i18n import fallback_chain, gettext, locale
 from publisher.models import Article, ArticleText
 
 SHOWABLE = ("source", "ready")
@@ -41,3 +41,13 @@ def pick(article: Article, wanted: str, fallback: dict[str, list[str]]) -> Shown
 def translations_of(article: Article) -> list[str]:
     """Languages in which the article can be read in its own text."""
     return [t.lang for t in sorted(article.texts, key=lambda t: t.lang) if t.status in SHOWABLE]
+
+
+def fallback_note(shown: Shown) -> str | None:
+    """The localized note shown above a fallback text, naming its real language; else None."""
+    if not shown.is_fallback:
+        return None
+    # Lower-case CLDR names ("орыс тілі", "английский") read naturally inside a sentence.
+    name = locale(shown.lang).get_display_name(locale(shown.wanted)) or shown.lang
+    message = gettext(shown.wanted, "Translation pending: this article is shown in %(language)s")
+    return message % {"language": name}

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publisher import dumps, textio
+from publisher import dumps, jsonl, markdown, textio
 from publisher.articles import ParsedArticle
 
 JSONL = {".jsonl", ".ndjson"}
 MARKDOWN = {".md", ".markdown"}
 
 
-def read(path: Path, *, lenient: bool = False, warnings: list[str] | None = None) -> list[ParsedArticle]:
-    """Parse `path`; raises InputError naming the file (and byte offset or line) when rejected."""
-    text = textio.read_text(path, lenient=lenient, warnings=warnings if warnings is not None else [])
+def read(
+    path: Path, *, lenient: bool = False, warnings: list[str] | None = None,
+    known_titles: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
+) -> list[ParsedArticle]:
+    """Parse `path`; raises InputError naming the file (and byte offset or line) when rejected.
+
+    `known_titles` (normalised keys of titles already in the store) help a dump tell a
+    repeated article's title from a subheading.
+    """
+    sink = warnings if warnings is not None else []
+    text = textio.read_text(path, lenient=lenient, warnings=sink, max_bytes=max_bytes)
     suffix = path.suffix.lower()
     if suffix in JSONL:
-        from publisher import jsonl
-
         return jsonl.parse(text, str(path))
     if suffix in MARKDOWN:
-        from publisher import markdown
-
         return markdown.parse(text, str(path))
-    return dumps.parse(text, str(path))
+    return dumps.parse(text, str(path), known_titles)

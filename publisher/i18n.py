@@ -8,8 +8,10 @@ the locale explicitly, which keeps one process safe for readers of all three lan
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, tzinfo
-from functools import lru_cache
+import re
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,17 +41,22 @@ def check_lang(lang: str) -> str:
     return lang
 
 
-@lru_cache(maxsize=None)
+@cache
 def locale(lang: str) -> Locale:
     return Locale.parse(check_lang(lang))
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> Translations:
     """The compiled UI catalog of `lang` (English msgids are the fallback for en)."""
     po_path = LOCALES_DIR / check_lang(lang) / "LC_MESSAGES" / f"{DOMAIN}.po"
     if not po_path.is_file():
         return Translations()
+    return compile_po(po_path, lang)
+
+
+def compile_po(po_path: Path, lang: str) -> Translations:
+    """A .po file compiled in memory; fuzzy entries are left out, as msgfmt does."""
     with po_path.open("rb") as fh:
         catalog = read_po(fh, locale=lang, domain=DOMAIN)
     buf = io.BytesIO()
@@ -63,11 +70,63 @@ def gettext(lang: str, message: str) -> str:
 
 
 def ngettext(lang: str, singular: str, plural: str, n: int) -> str:
+    """The CLDR plural form of `lang` for `n` (ru has three, kk and en two)."""
     return translations(lang).ngettext(singular, plural, n)
 
 
-def zone(name: str | None = None) -> tzinfo:
-    return ZoneInfo(name or DEFAULT_TZ)
+def N_(message: str) -> str:
+    """Marks `message` for the catalog where it is defined; translate it where it is shown."""
+    return message
+
+
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    return singular, plural
+
+
+# UI strings the site, feeds and emails share. Defining them here keeps them in the catalog
+# (with their kk/ru translations) whatever template happens to use them first.
+COMMON_STRINGS = (
+    N_("Read more"),
+    N_("Translation pending: this article is shown in %(language)s"),
+    N_("Other languages"),
+    N_("Newer"),
+    N_("Older"),
+    N_("Page %(num)d of %(total)d"),
+    N_("Subscribe"),
+    N_("Unsubscribe"),
+    N_("Preferences"),
+    N_("View in browser"),
+    N_("Digest archive"),
+    N_("Published %(date)s"),
+    N_("Updated %(date)s"),
+)
+ARTICLE_COUNT = N_plural("%(num)d article", "%(num)d articles")
+
+
+def article_count(lang: str, n: int) -> str:
+    """"1 мақала / 5 мақала", "1 статья / 2 статьи / 5 статей / 21 статья", "1 article"."""
+    return ngettext(lang, "%(num)d article", "%(num)d articles", n) % {"num": n}
+
+
+_ZONE_KEY = re.compile(r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$")
+
+
+@cache
+def zone(name: str | None = None) -> ZoneInfo:
+    """The IANA zone `name` (default Asia/Almaty), preferring the pip `tzdata` package.
+
+    zoneinfo reads the system database first, and a machine with tzdata older than 2024a
+    still puts Almaty at UTC+6; the pip package is a pinned dependency we control.
+    """
+    key = name or DEFAULT_TZ
+    if not _ZONE_KEY.match(key):
+        raise ValueError(f"not a timezone name: {key!r}")
+    try:
+        ref = resources.files("tzdata").joinpath("zoneinfo", *key.split("/"))
+        with ref.open("rb") as fh:
+            return ZoneInfo.from_file(fh, key=key)
+    except (ModuleNotFoundError, OSError, ValueError):
+        return ZoneInfo(key)
 
 
 def _local(value: datetime, tz: str | None) -> datetime:
@@ -102,7 +161,7 @@ def fallback_chain(lang: str, fallback: dict[str, list[str]]) -> list[str]:
     return chain
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(lang: str, templates: str | None = None) -> Environment:
     """A Jinja2 environment bound to the catalog of `lang`, autoescaping every template.
 
@@ -112,7 +171,9 @@ def environment(lang: str, templates: str | None = None) -> Environment:
     env = Environment(
         loader=FileSystemLoader(templates or str(TEMPLATES_DIR)),
         # Every HTML template escapes, whatever its extension; only *.txt is plain text.
-        autoescape=select_autoescape(disabled_extensions=("txt",), default_for_string=True, default=True),
+        autoescape=select_autoescape(
+            disabled_extensions=("txt",), default_for_string=True, default=True
+        ),
         extensions=["jinja2.ext.i18n"],
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -7,9 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher import articles, formats
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from publisher import articles, formats, textio
 from publisher.console import progress
 from publisher.errors import InputError
+from publisher.models import Article
 from publisher.store import Store
 
 SUFFIXES = {".txt", ".text", ".jsonl", ".ndjson", ".md", ".markdown"}
@@ -47,7 +51,11 @@ class ImportReport:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "totals": self.totals(), "files": [asdict(f) for f in self.files]}
+        return {
+            "dry_run": self.dry_run,
+            "totals": self.totals(),
+            "files": [asdict(f) for f in self.files],
+        }
 
 
 def expand(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -66,26 +74,48 @@ def expand(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def import_paths(
     store: Store, paths: Iterable[str | Path], *, dry_run: bool = False, lenient: bool = False,
-    show_progress: bool = False,
+    show_progress: bool = False, max_bytes: int = textio.DEFAULT_MAX_BYTES,
 ) -> ImportReport:
+    """Import files and folders; each file is one transaction, a rejected file stores nothing."""
     files = list(expand(paths))
     report = ImportReport(dry_run=dry_run)
-    with progress("importing", len(files), show_progress) as bar:
-        for path in files:
-            report.files.append(import_file(store, path, dry_run=dry_run, lenient=lenient))
-            bar.advance(1, path.name)
+    with store.session() as s:
+        known = set(s.scalars(select(Article.key)))
+    # A dry run keeps one uncommitted session across files, so that it reports what a real
+    # run would (an article repeated in a later file is "unchanged", not "new").
+    shared = store.new_session() if dry_run else None
+    try:
+        with progress("importing", len(files), show_progress) as bar:
+            for path in files:
+                report.files.append(
+                    import_file(store, path, dry_run=dry_run, lenient=lenient, known=known,
+                                max_bytes=max_bytes, session=shared)
+                )
+                bar.advance(1, path.name)
+    finally:
+        if shared is not None:
+            shared.rollback()
+            shared.close()
     return report
 
 
-def import_file(store: Store, path: Path, *, dry_run: bool = False, lenient: bool = False) -> FileReport:
+def import_file(
+    store: Store, path: Path, *, dry_run: bool = False, lenient: bool = False,
+    known: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
+    session: Session | None = None,
+) -> FileReport:
+    """One file in one transaction (or inside the dry run's `session`, never committed)."""
     fr = FileReport(path=str(path))
+    known = known if known is not None else set()
     try:
-        parsed = formats.read(path, lenient=lenient, warnings=fr.warnings)
+        parsed = formats.read(path, lenient=lenient, warnings=fr.warnings, known_titles=known,
+                              max_bytes=max_bytes)
     except InputError as exc:
         fr.status, fr.error = "rejected", str(exc)
         return fr
     fr.articles = len(parsed)
-    session = store.new_session()
+    own = session is None
+    session = store.new_session() if session is None else session
     try:
         for art in parsed:
             outcome = articles.save(session, art)
@@ -94,12 +124,16 @@ def import_file(store: Store, path: Path, *, dry_run: bool = False, lenient: boo
             session.flush()
         if dry_run:
             fr.status = "checked"
+        if own and dry_run:
             session.rollback()
-        else:
+        elif own:
             session.commit()
+        known.update(articles.normalise_key(a.title) for a in parsed)
     except BaseException:
-        session.rollback()
+        if own:
+            session.rollback()
         raise
     finally:
-        session.close()
+        if own:
+            session.close()
     return fr

@@ -198,3 +198,36 @@ class Delivery(Base):
     claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """Who may act for a store: one row per role, taken and renewed by heartbeat (lease.py)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class ImportedFile(Base):
+    """A watched file already imported, by content, so a restart does not import it again."""
+
+    __tablename__ = "imported_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime]
+
+
+class ListRun(Base):
+    """The last scheduled slot of a list the scheduler has handled (created, empty or skipped)."""
+
+    __tablename__ = "list_runs"
+
+    list_slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_slot: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))  # issued | empty | skipped | baseline
+    issue_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

@@ -19,7 +19,15 @@ DEMO_KEY = "publisher-demo-key-not-secret"
 
 
 class TokenError(Exception):
-    """The token is forged, expired or made for another purpose."""
+    """The token is forged, expired or made for another purpose.
+
+    An expired token was genuinely signed by us, so its `extra` is kept: the page that says
+    "expired" can then speak the language the person chose.
+    """
+
+    def __init__(self, reason: str, extra: str = "") -> None:
+        super().__init__(reason)
+        self.extra = extra
 
 
 def secret_key(configured: str | None, *, demo: bool = False) -> str:
@@ -28,7 +36,10 @@ def secret_key(configured: str | None, *, demo: bool = False) -> str:
         return key
     if demo:
         return DEMO_KEY
-    raise PublisherError("no signing key: PUBLISHER_SECRET_KEY is not set", "export PUBLISHER_SECRET_KEY=<long random string>")
+    raise PublisherError(
+        "no signing key: PUBLISHER_SECRET_KEY is not set",
+        "export PUBLISHER_SECRET_KEY=<32+ random characters> (keep it: old links depend on it)",
+    )
 
 
 def _serializer(key: str, purpose: str, timed: bool) -> Any:
@@ -51,8 +62,13 @@ def read(key: str, purpose: str, token: str, max_age: float | None = None) -> tu
             value = _serializer(key, purpose, True).loads(token, max_age=max_age)
         else:
             value = _serializer(key, purpose, False).loads(token)
-    except SignatureExpired:
-        raise TokenError("expired") from None
+    except SignatureExpired as exc:
+        try:
+            value = _serializer(key, purpose, True).load_payload(exc.payload)
+        except BadSignature:
+            value = None
+        extra = value[1] if isinstance(value, list) and len(value) == 2 else ""
+        raise TokenError("expired", extra if isinstance(extra, str) else "") from None
     except BadSignature:
         raise TokenError("invalid") from None
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):

@@ -15,7 +15,9 @@ def articles() -> None:
 
 
 @articles.command("list", context_settings=CONTEXT)
-@click.option("--lang", type=click.Choice(LANGUAGES), help="Only articles whose source language is L.")
+@click.option(
+    "--lang", type=click.Choice(LANGUAGES), help="Only articles whose source language is L."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @pass_app
 def list_(app: App, lang: str | None, as_json: bool) -> None:
@@ -28,7 +30,11 @@ def list_(app: App, lang: str | None, as_json: bool) -> None:
     table(
         f"{len(docs)} article(s)",
         ["id", "lang", "date", "title", "kk", "ru", "en"],
-        [(d["id"], d["lang"], d["date"] or "—", d["title"][:70], *(d["translations"][x] for x in LANGUAGES)) for d in docs],
+        [
+            (d["id"], d["lang"], d["date"] or "—", d["title"][:70],
+             *(d["translations"][x] for x in LANGUAGES))
+            for d in docs
+        ],
     )
 
 

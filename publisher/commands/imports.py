@@ -10,12 +10,18 @@ from publisher.console import emit_json, table
 @click.command("import", context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--dry-run", is_flag=True, help="Parse and report; store nothing.")
-@click.option("--lenient", is_flag=True, help="Replace undecodable bytes (with a warning) instead of rejecting the file.")
+@click.option(
+    "--lenient", is_flag=True,
+    help="Replace undecodable bytes (warning names the line) instead of rejecting the file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
 @pass_app
 def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_json: bool) -> None:
     """Import articles from text dumps, JSON Lines or Markdown files and folders."""
-    report = importer.import_paths(app.store, paths, dry_run=dry_run, lenient=lenient, show_progress=not as_json)
+    report = importer.import_paths(
+        app.store, paths, dry_run=dry_run, lenient=lenient, show_progress=not as_json,
+        max_bytes=int(app.cfg.imports.max_file_mb * 1024 * 1024),
+    )
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -30,7 +36,10 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_j
             [(f.path, f.articles, f.new, f.updated, f.unchanged, f.status) for f in report.files],
         )
         t = report.totals()
-        click.echo(f"{t['new']} new, {t['updated']} updated, {t['unchanged']} unchanged, {t['rejected']} file(s) rejected")
+        click.echo(
+            f"{t['new']} new, {t['updated']} updated, {t['unchanged']} unchanged, "
+            f"{t['rejected']} file(s) rejected"
+        )
     if report.rejected:
         raise SystemExit(2)
 

@@ -169,9 +169,36 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_due", ["state", "next_attempt_at"], unique=False)
 
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("holder", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", publisher.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", publisher.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
+    )
+    op.create_table(
+        "imported_files",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("imported_at", publisher.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("sha256", name=op.f("pk_imported_files")),
+    )
+    op.create_table(
+        "list_runs",
+        sa.Column("list_slug", sa.String(length=64), nullable=False),
+        sa.Column("last_slot", publisher.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("issue_id", sa.Integer(), nullable=True),
+        sa.Column("updated_at", publisher.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("list_slug", name=op.f("pk_list_runs")),
+    )
+
 
 def downgrade() -> None:
-
+    op.drop_table("list_runs")
+    op.drop_table("imported_files")
+    op.drop_table("leases")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_due")
 

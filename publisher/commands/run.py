@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from publisher.cli import CONTEXT, App, pass_app
+
+
+@click.command("run", context_settings=CONTEXT)
+@click.option("--no-web", is_flag=True, help="Do not serve the site and subscription pages.")
+@pass_app
+def run(app: App, no_web: bool) -> None:
+    """Run the service: watch imports, rebuild the site, send each list's digest on schedule.
+
+    Logs one JSON line per event to stderr and to DATA_DIR/logs/publisher.log. Several
+    processes may run on one store: one acts, the others wait and take over if it dies.
+    SIGTERM or Ctrl+C finishes the message in flight and exits.
+    """
+    from publisher.scheduler import run_service
+
+    service = run_service(app.cfg, app.store, web=not no_web)
+    if service.failure is not None:
+        raise service.failure
+    if service.abandoned:
+        # A job thread is stuck past [scheduler] shutdown_seconds: its transaction is rolled
+        # back by exiting, which is what a crash would do, so stop waiting for it.
+        sys.stderr.flush()
+        os._exit(0)
+
+
+COMMANDS = [run]

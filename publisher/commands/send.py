@@ -1,0 +1,95 @@
+"""`publisher send --list SLUG`: create the list's issue now (if anything is new) and deliver it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from publisher import tokens
+from publisher.cli import CONTEXT, App, pass_app
+from publisher.config import Config
+from publisher.console import emit_json, warn
+from publisher.delivery import SendReport, count_due, drain
+from publisher.digest import create_issue, open_issues, plan_issue
+
+
+def signing_key(cfg: Config) -> str:
+    """PUBLISHER_SECRET_KEY; the demo key only for a Maildir outbox under the default ./var.
+
+    Links signed with the public demo key could unsubscribe anyone, so real mail (SMTP, or
+    any data_dir someone chose on purpose) needs the configured key.
+    """
+    if cfg.secret_key:
+        return cfg.secret_key
+    if cfg.mail.transport == "maildir" and cfg.data_dir == Path("var"):
+        warn("PUBLISHER_SECRET_KEY is not set: links in the outbox use the public demo key")
+        return tokens.secret_key(None, demo=True)
+    return tokens.secret_key(None)
+
+
+async def send_list(
+    cfg: Config, store: Any, list_slug: str, *, key: str, show_progress: bool = False
+) -> tuple[int | None, SendReport]:
+    """Resume the list's open issues, then create today's issue and deliver it."""
+    created = create_issue(cfg, store, list_slug)
+    total = SendReport()
+    for issue_id in open_issues(store, list_slug):
+        part = await drain(cfg, store, issue_id=issue_id, show_progress=show_progress, key=key)
+        for name in ("sent", "deferred", "failed", "bounced", "cancelled", "possibly_delivered"):
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+        total.duration += part.duration
+        total.issues.extend(part.issues)
+    return created, total
+
+
+@click.command("send", context_settings=CONTEXT)
+@click.option("--list", "list_slug", required=True, help="The list to send (see [[lists]]).")
+@click.option("--dry-run", is_flag=True, help="Show who would get what; store and send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
+@pass_app
+def send(app: App, list_slug: str, dry_run: bool, as_json: bool) -> None:
+    """Create the list's digest issue now (if anything is new) and deliver it.
+
+    Running it again, or after a crash, resumes the unfinished issue: a recipient whose
+    delivery is marked sent is never sent to again.
+    """
+    cfg = app.cfg
+    cfg.get_list(list_slug)
+    if dry_run:
+        plan = plan_issue(cfg, app.store, list_slug, dry_run=True)
+        pending = sum(count_due(app.store, i) for i in open_issues(app.store, list_slug))
+        doc = {**plan.as_dict(), "dry_run": True, "pending_from_open_issues": pending}
+        if as_json:
+            emit_json(doc)
+            return
+        langs = ", ".join(f"{k}: {v}" for k, v in sorted(plan.recipients.items())) or "none"
+        click.echo(f"Dry run for list {list_slug}: a new issue would go to {plan.total} "
+                   f"recipient(s) ({langs}); {pending} delivery(ies) of open issues are due. "
+                   "Nothing was stored or sent.")
+        return
+    key = signing_key(cfg)
+    created, report = asyncio.run(
+        send_list(cfg, app.store, list_slug, key=key, show_progress=not as_json)
+    )
+    if as_json:
+        emit_json({"list": list_slug, "created_issue_id": created, **report.as_dict()})
+        return
+    if created is None and not report.issues:
+        click.echo(f"Nothing new for list {list_slug}: no email sent.")
+        return
+    click.echo(
+        f"List {list_slug}: {report.sent} sent, {report.deferred} deferred, "
+        f"{report.failed} failed, {report.bounced} bounced, {report.cancelled} cancelled "
+        f"in {report.duration:.1f} s ({report.rate:.0f} messages/s)."
+    )
+    if report.possibly_delivered:
+        click.echo(f"{report.possibly_delivered} connection(s) dropped after DATA "
+                   "(possibly delivered; retried once).")
+    if cfg.mail.transport == "maildir":
+        click.echo(f"Messages are in {cfg.outbox_dir / 'new'}")
+
+
+COMMANDS = [send]

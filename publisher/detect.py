@@ -1,0 +1,244 @@
+"""Language and publication-date detection for imported articles (kk / ru / en)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+KAZAKH_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
+
+
+def words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+
+# Frequent function words: a Kazakh text written without its special letters (old keyboards,
+# transliterated sources) still shows these, and Russian never does.
+_KK_WORDS = words(
+    "және мен бен пен үшін бойынша туралы жылы жылғы болып бұл осы деп да де та те "
+    "екенін болды барлық арасында сондай ақ оның олар біз жаңа келеді атындағы "
+    # the same words typed without Kazakh letters
+    "жане ушин жылгы бул онын барлык арасында"
+)
+_RU_WORDS = words(
+    "и в на с по для что это не как из от к за о об при также был была были года "
+    "который которые его их он она они во со"
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def language(text: str, default: str = "en") -> str:
+    """kk, ru or en from letters and function words; `default` when the text has no letters."""
+    cyr = lat = kk_letters = 0
+    for ch in text[:20000]:
+        if "\u0400" <= ch <= "\u04ff":
+            cyr += 1
+            if ch in KAZAKH_LETTERS:
+                kk_letters += 1
+        elif ch.isascii() and ch.isalpha():
+            lat += 1
+    if cyr == 0 and lat == 0:
+        return default
+    if lat > cyr:
+        return "en"
+    # Russian has none of these letters; one in ~200 Cyrillic letters is already rare noise.
+    if kk_letters * 200 >= cyr and kk_letters >= 2:
+        return "kk"
+    words = [w.casefold() for w in _WORD.findall(text[:20000])]
+    kk = sum(w in _KK_WORDS for w in words)
+    ru = sum(w in _RU_WORDS for w in words)
+    if kk_letters and kk >= ru:
+        return "kk"
+    return "kk" if kk > 2 * ru and kk >= 3 else "ru"
+
+
+_EN_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+         ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+         ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+         ("december", "dec")]
+    )
+    for m in names
+}  # fmt: skip
+# Stems: Russian genitive/nominative ("марта", "март"), Kazakh with case endings
+# ("наурызда", "наурыздың", "қаңтардан").
+_RU_MONTHS = {
+    "январ": 1, "феврал": 2, "март": 3, "апрел": 4, "ма": 5, "июн": 6, "июл": 7,
+    "август": 8, "сентябр": 9, "октябр": 10, "ноябр": 11, "декабр": 12,
+}  # fmt: skip
+_KK_MONTHS = {
+    "қаңтар": 1, "ақпан": 2, "наурыз": 3, "сәуір": 4, "мамыр": 5, "маусым": 6, "шілде": 7,
+    "тамыз": 8, "қыркүйек": 9, "қазан": 10, "қараша": 11, "желтоқсан": 12,
+}  # fmt: skip
+
+_EN_MONTH_RE = "|".join(sorted(_EN_MONTHS, key=len, reverse=True))
+_RU_MONTH_RE = (
+    r"январ[ья]|феврал[ья]|марта?|апрел[ья]|ма[йя]|июн[ья]|июл[ья]|августа?|"
+    r"сентябр[ья]|октябр[ья]|ноябр[ья]|декабр[ья]"
+)
+_KK_MONTH_RE = "|".join(_KK_MONTHS)
+_DAY = r"(?P<d>[0-3]?\d)(?:st|nd|rd|th)?"
+_YEAR = r"(?P<y>(?:19|20)\d\d)"
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    # April 7, 2025 / April 7th 2025
+    ("en", re.compile(rf"\b(?P<m>{_EN_MONTH_RE})\.?\s+{_DAY},?\s+{_YEAR}\b", re.I)),
+    # 7 April 2025 / the 30th of August, 2024
+    ("en", re.compile(rf"\b{_DAY}\s+(?:of\s+)?(?P<m>{_EN_MONTH_RE})\.?,?\s+{_YEAR}\b", re.I)),
+    # 14 марта 2025 года / 14 марта 2025 г.
+    ("ru", re.compile(rf"\b{_DAY}\s+(?P<m>{_RU_MONTH_RE})\s+{_YEAR}\b", re.I)),
+    # 2025 жылғы 14 наурызда / 2025 жылы 14 наурыз
+    ("kk", re.compile(rf"\b{_YEAR}\s+жыл(?:ғы|ы)?\s+{_DAY}\s+(?P<m>{_KK_MONTH_RE})\w*", re.I)),
+    # 14 наурыз 2025 жыл
+    ("kk", re.compile(rf"\b{_DAY}\s+(?P<m>{_KK_MONTH_RE})\w*\s+{_YEAR}\b", re.I)),
+    # 14.03.2025
+    ("num", re.compile(r"\b(?P<d>[0-3]?\d)\.(?P<m>[01]?\d)\.(?P<y>(?:19|20)\d\d)\b")),
+    # 2025-03-14
+    ("iso", re.compile(r"\b(?P<y>(?:19|20)\d\d)-(?P<m>[01]\d)-(?P<d>[0-3]\d)\b")),
+]
+
+
+def _month(kind: str, name: str) -> int | None:
+    name = name.casefold().rstrip(".")
+    if kind in ("num", "iso"):
+        return int(name)
+    if kind == "en":
+        return _EN_MONTHS.get(name)
+    if kind == "ru":
+        for stem, n in sorted(_RU_MONTHS.items(), key=lambda kv: -len(kv[0])):
+            if name.startswith(stem):
+                return n
+        return None
+    for stem, n in _KK_MONTHS.items():
+        if name.startswith(stem):
+            return n
+    return None
+
+
+# "(No. 03324, dated January 23, 2025)", "приказ № 12 от 14 марта 2025 года",
+# "2025 жылғы 14 наурыздағы № 12 бұйрық": the date of a document, not of the event.
+_DOCUMENT_BEFORE = re.compile(r"(?:\bdated|\bот|№\s*[\w/-]+,?|\bNo\.\s*[\w/-]+,?)\s*$", re.I)
+_DOCUMENT_AFTER = re.compile(r"^(?:ғы|гі|дағы|дегі|тағы|тегі)?\s*(?:№|No\.)", re.I)
+
+
+def _is_document_date(text: str, m: re.Match[str]) -> bool:
+    before = text[max(0, m.start() - 30):m.start()]
+    return bool(_DOCUMENT_BEFORE.search(before) or _DOCUMENT_AFTER.match(text[m.end():m.end() + 12])
+                or re.match(r"\s*(?:года?|г\.)?\s*№", text[m.end():m.end() + 12]))
+
+
+def find_date(text: str) -> date | None:
+    """The first full date (day, month and year) stated in `text`, in en, ru or kk.
+
+    Dates of documents ("dated ...", "от ...", "№ ...") are skipped: they are not the event's.
+    """
+    best: tuple[int, date] | None = None
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            if _is_document_date(text, m):
+                continue
+            month = _month(kind, m.group("m"))
+            if month is None:
+                continue
+            try:
+                found = date(int(m.group("y")), month, int(m.group("d")))
+            except ValueError:
+                continue
+            if best is None or m.start() < best[0]:
+                best = (m.start(), found)
+            break
+    return best[1] if best else None
+
+
+def at_noon(day: date) -> datetime:
+    """A stated day without a time: 12:00 UTC is the same calendar day from UTC-11 to UTC+11."""
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
+_DATE_TOKEN = re.compile(r"^[ \t]*date[ \t]+(\d{4})-(\d{2})-(\d{2})(?:[ \t]+|$)", re.I)
+
+
+def date_token(line: str) -> tuple[date, str] | None:
+    """A leading ` date YYYY-MM-DD ` token: the day and the rest of the line."""
+    m = _DATE_TOKEN.match(line)
+    if not m:
+        return None
+    try:
+        day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+    return day, line[m.end():]
+
+
+_EVENT_START = re.compile(
+    r"^(?:(?i:on\s+(?:the\s+)?\d|on\s+(?:" + _EN_MONTH_RE + r")\b)|(?:In|At)\s+(?:the\s+)?[A-Z]|"
+    r"(?i:today|yesterday|this\s+week|recently|last\s+week)\b|"
+    r"\d{1,2}\s+(?i:" + _RU_MONTH_RE + r")|(?:19|20)\d\d\s+жыл|"
+    r"(?:В|Во)\s+[А-ЯЁ]|(?:Сегодня|Вчера|На\s+днях|Недавно)\b|"
+    r"[А-ЯӘҒҚҢӨҰҮҺІЁ][а-яәғқңөұүһіё]+(?:да|де|та|те)\s|(?:Бүгін|Кеше|Жуырда|Таяуда)\b)"
+)
+_INSTITUTION = re.compile(
+    r"\b(?:[A-Z][\w.-]*\s+){1,6}(?:University|Institute|Ministry|Hospital|Center|Centre|"
+    r"Clinic|Academy|Foundation|College|Agency)\b|"
+    r"(?:Университет|Институт|Министерств|Академи|Больниц|Центр|Клиник|Фонд|Колледж)\w*"
+    r"(?:\s+[\w.-]+){0,6}|"
+    r"\b(?:[\w.-]+\s+){1,6}(?:университет|институт|министрлі|академия|аурухана|орталы|"
+    r"клиника|қоры|колледж)\w*"
+)
+
+
+def event_signal(paragraph: str) -> float:
+    """How strongly a paragraph opens a new event: a date, a place or a full institution name.
+
+    0 = none; up to 1.5 for a full date in the opening words.
+    """
+    head = paragraph[:400]
+    score = 0.0
+    first = first_sentence(head)
+    found = find_date(first)
+    if found is not None:
+        score += 1.0 if find_date(head[:60]) else 0.6
+    if _EVENT_START.match(head):
+        score += 0.5
+    if _INSTITUTION.search(first[:250]):
+        score += 0.4
+    return score
+
+
+# Opening words that point back to something already introduced: the paragraph continues
+# an article rather than starting one.
+_ANAPHORA = words(
+    "its it his her their they he she this these those such also both another further moreover "
+    "additionally meanwhile alongside besides however furthermore "
+    "его её ее их он она они оно это этот эта эти этого этой также кроме того при этом "
+    "помимо однако тем вместе "
+    "оның олардың ол олар бұл осы сондай сонымен қатар сонымен бірге сондықтан алайда "
+    "сондай-ақ"
+)
+
+
+def continues(paragraph: str, words: int = 5) -> bool:
+    """The paragraph opens with a back reference ("Alongside its ...", "Бұл ...", "Он ...")."""
+    opening = [w.casefold() for w in re.findall(r"[\w-]+", paragraph[:120])[:words]]
+    return any(w in _ANAPHORA for w in opening)
+
+
+_ABBREV = re.compile(
+    r"(?:^|[\s(.])(?:\w|Dr|Prof|Mr|Mrs|Ms|St|Jr|No|Assoc|им|г|гг|т|ул|проф|акад|обл|т\.е)\.$",
+    re.I,
+)
+
+
+def first_sentence(text: str) -> str:
+    """Up to the first full stop that is not an initial or an abbreviation ("S.D.", "Dr.")."""
+    for m in re.finditer(r"[.!?…][\"'»”’)]?\s+(?=[\"«“(]?[^\W\d_])", text):
+        if _ABBREV.search(text[: m.start() + 1]):
+            continue
+        nxt = text[m.end():m.end() + 2].lstrip("\"«“(")[:1]
+        if nxt.isalpha() and not nxt.isupper():
+            continue
+        return text[: m.end()].strip()
+    return text.strip()

@@ -1,0 +1,314 @@
+"""The ASGI app: static site, subscribe, confirm, one-click unsubscribe, preferences."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from publisher import LANGUAGES, tokens
+from publisher.config import Config
+from publisher.i18n import DEFAULT_TZ
+from publisher.models import utcnow
+from publisher.ratelimit import SlidingWindow
+from publisher.store import Store
+from publisher.subscribers import AddressError, by_token_id, normalise_email, valid_timezone
+from publisher.textio import clean
+from publisher.web import actions, mailer
+from publisher.web.pages import list_titles, render, request_language
+from publisher.web.static import SiteFiles
+
+T = TypeVar("T")
+CSRF_COOKIE = "publisher_csrf"
+ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 body
+# Offered on the preferences page; a subscriber's own other zone is added to the choice.
+TIMEZONES = (
+    "Asia/Almaty", "Asia/Qostanay", "Asia/Qyzylorda", "Asia/Aqtobe", "Asia/Aqtau",
+    "Asia/Atyrau", "Asia/Oral", "Asia/Tashkent", "Asia/Bishkek", "Europe/Moscow",
+    "Europe/Istanbul", "Europe/Berlin", "Europe/London", "America/New_York", "UTC",
+)
+
+
+def _text(form: FormData, name: str, limit: int) -> str:
+    value = form.get(name)
+    return " ".join(clean(value).split())[:limit] if isinstance(value, str) else ""
+
+
+class Web:
+    """Request handlers bound to one configuration, store and signing key."""
+
+    def __init__(self, cfg: Config, store: Store, key: str, clock: Callable[[], datetime]) -> None:
+        self.cfg, self.store, self.key, self.clock = cfg, store, key, clock
+        w = cfg.web
+        self.per_ip = SlidingWindow(w.subscribe_per_ip, w.rate_window_seconds)
+        self.per_address = SlidingWindow(w.subscribe_per_address, w.rate_window_seconds)
+        self.max_age = timedelta(hours=w.confirm_hours)
+        self.slugs = [x.slug for x in cfg.lists]
+        self.mailer = mailer.Mailer(cfg)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.cfg.site.base_url.rstrip("/") + path
+
+    def page(self, lang: str, template: str, **kw: Any) -> Response:
+        return render(self.cfg, lang, template, **kw)
+
+    def error(self, lang: str, status: int, kind: str, **kw: Any) -> Response:
+        return render(self.cfg, lang, "error.html", status=status, kind=kind, **kw)
+
+    def _read(self, purpose: str, token: str) -> tuple[str, str] | str:
+        """(token_id, extra), or the reason the token is refused: invalid | expired."""
+        max_age = self.max_age.total_seconds() if purpose == "confirm" else None
+        try:
+            return tokens.read(self.key, purpose, token, max_age=max_age)
+        except tokens.TokenError as exc:
+            return str(exc)
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """fn(session, *args) in one transaction, off the event loop (SQLite may wait on a lock)."""
+
+        def run() -> T:
+            with self.store.session() as s:
+                return fn(s, *args, **kwargs)
+
+        return await run_in_threadpool(run)
+
+    def _csrf(self, cookie: str, token: str) -> str:
+        msg = f"csrf|{cookie}|{token}".encode()
+        return hmac.new(self.key.encode(), msg, hashlib.sha256).hexdigest()
+
+    # --- subscribe ---------------------------------------------------------------------
+
+    async def subscribe_page(self, request: Request) -> Response:
+        lang = request.path_params["lang"]
+        if lang not in LANGUAGES:
+            raise HTTPException(404)
+        if not request.url.path.endswith("/"):
+            return RedirectResponse(f"/{lang}/subscribe/", status_code=308)
+        return self.page(lang, "subscribe.html", private=False, form={}, problem="")
+
+    async def subscribe(self, request: Request) -> Response:
+        form = await request.form()
+        chosen = form.get("language")
+        if isinstance(chosen, str) and chosen in LANGUAGES:
+            lang = chosen
+        else:
+            lang = request_language(request, self.cfg)
+        ip = request.client.host if request.client else "unknown"
+        wait = self.per_ip.hit(ip)
+        if wait is not None:
+            return self.error(lang, 429, "flood", headers={"retry-after": str(int(wait) + 1)})
+        values = {
+            "email": _text(form, "email", 320), "name": _text(form, "name", 200),
+            "language": lang,
+        }
+        lists = [s for s in form.getlist("lists") if isinstance(s, str) and s in self.slugs]
+        if not lists and "lists_offered" not in form:
+            lists = [x["slug"] for x in list_titles(self.cfg, lang)][:1]
+        problem = ""
+        try:
+            email = normalise_email(values["email"])
+        except AddressError:
+            problem = "email"
+        if not problem and not lists:
+            problem = "lists"
+        if problem:
+            return self.page(
+                lang, "subscribe.html", status=400, private=False, form={**values, "lists": lists},
+                problem=problem,
+            )
+        answer = self.page(lang, "check_email.html", private=False)
+        # A filled honeypot or a busy address gets the same page and no email.
+        if _text(form, "website", 200) or self.per_address.hit(email) is not None:
+            return answer
+        confirmation = await self.db(
+            actions.request_subscription, email, name=values["name"], language=lang,
+            timezone=self._zone(), lists=lists, now=self.clock(),
+        )
+        if confirmation is not None:
+            token = tokens.make(self.key, "confirm", confirmation.token_id, confirmation.extra)
+            titles = {x["slug"]: x["title"] for x in list_titles(self.cfg, lang)}
+            msg = mailer.confirm_message(
+                self.cfg, confirmation, self.url(f"/confirm/{token}"),
+                [titles.get(x, x) for x in confirmation.lists],
+            )
+            # Sent after the answer: known and unknown addresses answer equally fast.
+            answer.background = BackgroundTask(self.mailer.send, msg)
+        return answer
+
+    def _zone(self) -> str:
+        return self.cfg.i18n.timezone or DEFAULT_TZ
+
+    async def confirm(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            token_id, extra = tokens.read(
+                self.key, "confirm", token, max_age=self.max_age.total_seconds()
+            )
+        except tokens.TokenError as exc:
+            # An expired link was ours: its page speaks the language chosen on the form.
+            chosen = exc.extra.split("|")[1] if exc.extra.count("|") == 2 else ""
+            lang = request_language(request, self.cfg, chosen)
+            return self.error(lang, 410 if str(exc) == "expired" else 400, str(exc))
+        outcome = await self.db(actions.confirm, token_id, extra, self.clock())
+        lang = request_language(request, self.cfg, outcome.language)
+        if outcome.state == "unknown":
+            return self.error(lang, 400, "invalid")
+        if outcome.state == "stale":
+            return self.error(lang, 410, "stale")
+        titles = {x["slug"]: x["title"] for x in list_titles(self.cfg, lang)}
+        prefs = tokens.make(self.key, "preferences", token_id)
+        return self.page(
+            lang, "confirmed.html", lists=[titles.get(x, x) for x in outcome.lists],
+            already=outcome.state == "already", preferences_url=f"/preferences/{prefs}",
+        )
+
+    # --- unsubscribe -------------------------------------------------------------------
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        read = self._read("unsubscribe", token)
+        if isinstance(read, str):
+            return self.error(request_language(request, self.cfg), 400, read)
+        token_id, list_slug = read
+        lang = request_language(request, self.cfg, await self.db(_language_of, token_id))
+        return self.page(
+            lang, "unsubscribe.html", action=f"/unsubscribe/{token}",
+            list_title=self._list_title(list_slug, lang),
+            preferences_url=f"/preferences/{tokens.make(self.key, 'preferences', token_id)}",
+        )
+
+    def _list_title(self, slug: str, lang: str) -> str:
+        for item in self.cfg.lists:
+            if item.slug == slug:
+                return item.title.get(lang) or slug
+        return slug
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """RFC 8058 one-click: 200, no redirect, no cookie, no CSRF; idempotent."""
+        token = request.path_params["token"]
+        form = await request.form()
+        read = self._read("unsubscribe", token)
+        if isinstance(read, str):
+            return self.error(request_language(request, self.cfg), 400, read)
+        if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
+            return self.error(request_language(request, self.cfg), 400, "one-click")
+        token_id, list_slug = read
+        outcome = await self.db(actions.unsubscribe, token_id, list_slug, self.clock())
+        lang = request_language(request, self.cfg, outcome.language)
+        return self.page(
+            lang, "unsubscribed.html", list_title=self._list_title(list_slug, lang),
+            preferences_url=f"/preferences/{tokens.make(self.key, 'preferences', token_id)}",
+        )
+
+    # --- preferences -------------------------------------------------------------------
+
+    def _preferences_page(
+        self, request: Request, token: str, prefs: actions.Preferences, *, saved: bool,
+        status: int = 200, cookie: str | None = None,
+    ) -> Response:
+        lang = request_language(request, self.cfg, prefs.language)
+        cookie = cookie or request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        zones = list(TIMEZONES) if prefs.timezone in TIMEZONES else [prefs.timezone, *TIMEZONES]
+        response = self.page(
+            lang, "preferences.html", status=status, prefs=prefs, saved=saved, zones=zones,
+            lists=[
+                {**x, "checked": prefs.lists.get(x["slug"]) == "active"}
+                for x in list_titles(self.cfg, lang)
+            ],
+            action=f"/preferences/{token}", csrf=self._csrf(cookie, token),
+        )
+        response.set_cookie(
+            CSRF_COOKIE, cookie, max_age=86_400, path="/preferences/", httponly=True,
+            samesite="strict", secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def preferences_page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        read = self._read("preferences", token)
+        if isinstance(read, str):
+            return self.error(request_language(request, self.cfg), 400, read)
+        prefs = await self.db(actions.preferences, read[0])
+        if prefs is None:
+            return self.error(request_language(request, self.cfg), 404, "gone")
+        return self._preferences_page(request, token, prefs, saved=False)
+
+    async def preferences(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        read = self._read("preferences", token)
+        form = await request.form()
+        if isinstance(read, str):
+            return self.error(request_language(request, self.cfg), 400, read)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        sent = form.get("csrf")
+        expected = self._csrf(cookie, token)
+        if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+            lang = request_language(request, self.cfg, await self.db(_language_of, read[0]))
+            return self.error(lang, 403, "csrf", retry_url=f"/preferences/{token}")
+        language = form.get("language")
+        zone = form.get("timezone")
+        if not (isinstance(language, str) and language in LANGUAGES):
+            language = None
+        if not (isinstance(zone, str) and valid_timezone(zone)):
+            zone = None
+        wanted = [s for s in form.getlist("lists") if isinstance(s, str) and s in self.slugs]
+        prefs = await self.db(
+            actions.update_preferences, read[0], language=language, timezone=zone,
+            lists=wanted, offered=self.slugs, now=self.clock(),
+        )
+        if prefs is None:
+            return self.error(request_language(request, self.cfg), 404, "gone")
+        return self._preferences_page(request, token, prefs, saved=True, cookie=cookie)
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        kind = {404: "not-found", 405: "method"}.get(status, "error")
+        return render(
+            self.cfg, request_language(request, self.cfg), "error.html", status=status,
+            private=False, headers=headers, kind=kind,
+        )
+
+
+def _language_of(session: Session, token_id: str) -> str:
+    sub = by_token_id(session, token_id)
+    return sub.language if sub is not None else ""
+
+
+async def _health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def create_app(
+    cfg: Config, store: Store, *, demo: bool = False, clock: Callable[[], datetime] = utcnow,
+) -> Starlette:
+    """The web endpoint. The signing key comes from PUBLISHER_SECRET_KEY (demo: a fixed key)."""
+    web = Web(cfg, store, tokens.secret_key(cfg.secret_key, demo=demo), clock)
+    routes = [
+        Route("/healthz", _health),
+        Route("/subscribe", web.subscribe, methods=["POST"]),
+        Route("/{lang}/subscribe/", web.subscribe_page, methods=["GET", "HEAD"]),
+        Route("/{lang}/subscribe", web.subscribe_page, methods=["GET", "HEAD"]),
+        Route("/confirm/{token}", web.confirm, methods=["GET"]),
+        Route("/unsubscribe/{token}", web.unsubscribe_page, methods=["GET", "HEAD"]),
+        Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
+        Route("/preferences/{token}", web.preferences_page, methods=["GET", "HEAD"]),
+        Route("/preferences/{token}", web.preferences, methods=["POST"]),
+        Mount("/", app=SiteFiles(cfg.site_dir), name="site"),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: web.not_found})

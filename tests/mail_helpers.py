@@ -1,0 +1,110 @@
+"""Mail test helpers: a real SMTP server in the test process (aiosmtpd) with switchable
+faults, and builders for articles and subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from publisher import subscribers
+from publisher.articles import Block, ParsedArticle, TextInput, article_id, normalise_key, save
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Collector:
+    """Accepts everything unless the recipient's local part asks for a fault.
+
+    temp...@  -> 451 at RCPT         gone...@  -> 550 5.1.1 at RCPT
+    full...@  -> 552 5.2.2 at DATA   drop...@  -> connection dropped after DATA (every time)
+    flaky...@ -> dropped after DATA the first time, accepted after
+    `delay` seconds pass before the 250 (a killed client never gets it: nothing recorded).
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.attempts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        local = address.split("@")[0]
+        if local.startswith("temp"):
+            return "451 4.3.0 Try again later"
+        if local.startswith("gone"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        rcpt = envelope.rcpt_tos[0]
+        local = rcpt.split("@")[0]
+        with self.lock:
+            self.attempts[rcpt] += 1
+            tries = self.attempts[rcpt]
+        if local.startswith("full"):
+            return "552 5.2.2 Mailbox full"
+        if local.startswith("drop") or (local.startswith("flaky") and tries == 1):
+            server.transport.close()
+            return "421 closing"
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 2.0.0 Queued"
+
+    def received(self) -> Counter[str]:
+        with self.lock:
+            return Counter(r for _, rcpts, _ in self.messages for r in rcpts)
+
+
+@contextmanager
+def smtp_server(delay: float = 0.0) -> Iterator[tuple[Collector, int]]:
+    handler = Collector(delay)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+# -- store builders ----------------------------------------------------------------------
+
+T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+
+
+def article(store: Any, title: str, *, lang: str = "kk", at: datetime = T0,
+            translations: dict[str, str] | None = None, body: str = "") -> str:
+    """Save an article published and imported at `at`, with ready translations (lang -> title)."""
+    parsed = ParsedArticle(
+        title=title, blocks=[Block("paragraph", body or f"{title}: мәтін / текст / text.")],
+        lang=lang, date=at,
+        translations={
+            k: TextInput(title=v, blocks=[Block("paragraph", f"{v}.")])
+            for k, v in (translations or {}).items()
+        },
+    )
+    with store.session() as s:
+        save(s, parsed, now=at)
+    return article_id(normalise_key(title))
+
+
+def subscriber(store: Any, email: str, lang: str, *, at: datetime = T0 - timedelta(days=1),
+               name: str = "", list_slug: str = "weekly") -> None:
+    with store.session() as s:
+        subscribers.add(s, email, list_slug=list_slug, language=lang, name=name, now=at)

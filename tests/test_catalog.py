@@ -1,0 +1,102 @@
+"""The UI catalogs are complete in kk, ru and en, and the checker notices when they are not."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from publisher import LANGUAGES, catalog
+from publisher.i18n import LOCALES_DIR, ROOT
+
+NEW_STRING = 'from publisher.i18n import N_\n\nY = N_("Brand new string")\n'
+
+
+def _problems_text(problems: list[catalog.Problem]) -> str:
+    return "\n".join(str(p) for p in problems)
+
+
+def test_catalogs_are_complete_against_a_fresh_extraction() -> None:
+    """Every string in the code and templates is translated (not fuzzy) in kk, ru and en."""
+    problems = catalog.check(ROOT, LOCALES_DIR)
+    assert not problems, (
+        "run `.venv/bin/python -m publisher.catalog update` and translate:\n"
+        + _problems_text(problems)
+    )
+
+
+def test_extraction_finds_python_and_plural_strings() -> None:
+    """The extractor sees i18n.gettext(lang, msg)-style calls and the article plural."""
+    template = catalog.extract(ROOT)
+    assert template.get("Read more") is not None
+    plural = template.get("%(num)d article")
+    assert plural is not None and plural.id == ("%(num)d article", "%(num)d articles")
+
+
+def _project(tmp_path: Path, source: str) -> tuple[Path, Path]:
+    """A tiny project tree: babel.cfg, one module and a copy of the real catalogs."""
+    root = tmp_path / "proj"
+    (root / "publisher").mkdir(parents=True)
+    (root / "templates").mkdir()
+    shutil.copy(ROOT / "babel.cfg", root / "babel.cfg")
+    (root / "publisher" / "ui.py").write_text(source, encoding="utf-8")
+    locales = root / "locales"
+    shutil.copytree(LOCALES_DIR, locales)
+    return root, locales
+
+
+def test_check_reports_an_untranslated_string(tmp_path: Path) -> None:
+    """A new string without kk/ru translation fails the check, naming file and msgid."""
+    root, locales = _project(tmp_path, NEW_STRING + 'X = N_("Read more")\n')
+    catalog.update(root, locales)
+    problems = catalog.check(root, locales)
+    assert {(p.kind, p.msgid, Path(p.path).parts[-3]) for p in problems} == {
+        ("untranslated", "Brand new string", "kk"),
+        ("untranslated", "Brand new string", "ru"),
+    }
+    # The existing translation survives the update; English is filled from the msgid.
+    kk = (locales / "kk" / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+    assert 'msgstr "Толығырақ"' in kk
+    en = (locales / "en" / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+    assert 'msgid "Brand new string"\nmsgstr "Brand new string"' in en
+
+
+def test_check_passes_once_the_string_is_translated(tmp_path: Path) -> None:
+    """Filling the empty msgstr in kk and ru makes the same check pass."""
+    root, locales = _project(tmp_path, NEW_STRING)
+    catalog.update(root, locales)
+    for lang, text in (("kk", "Жаңа жол"), ("ru", "Новая строка")):
+        path = locales / lang / "LC_MESSAGES" / "messages.po"
+        po = path.read_text(encoding="utf-8")
+        empty = 'msgid "Brand new string"\nmsgstr ""'
+        path.write_text(po.replace(empty, empty[:-2] + f'"{text}"'), encoding="utf-8")
+    assert catalog.check(root, locales) == []
+
+
+def test_check_reports_fuzzy_and_bad_plural_header(tmp_path: Path) -> None:
+    """A fuzzy translation and a Russian catalog with two plural forms are both reported."""
+    root, locales = _project(tmp_path, 'from publisher.i18n import N_\n\nX = N_("Read more")\n')
+    catalog.update(root, locales)
+    ru = locales / "ru" / "LC_MESSAGES" / "messages.po"
+    text = ru.read_text(encoding="utf-8")
+    text = text.replace('msgid "Read more"', '#, fuzzy\nmsgid "Read more"')
+    text = text.replace("nplurals=3;", "nplurals=2;", 1)
+    ru.write_text(text, encoding="utf-8")
+    kinds = {(p.kind, p.msgid.split(" ")[0]) for p in catalog.check(root, locales)}
+    assert ("fuzzy", "Read") in kinds
+    assert ("header", "Plural-Forms") in kinds
+
+
+def test_update_twice_changes_nothing(tmp_path: Path) -> None:
+    """Re-running the update on an up-to-date tree rewrites no file (no timestamp churn)."""
+    root, locales = _project(tmp_path, 'from publisher.i18n import N_\n\nX = N_("Read more")\n')
+    catalog.update(root, locales)
+    assert catalog.update(root, locales) == []
+
+
+def test_plural_forms_headers_are_right() -> None:
+    """ru declares three plural forms, kk and en two."""
+    for lang, expected in (("ru", "nplurals=3;"), ("kk", "nplurals=2; plural=(n != 1);"),
+                           ("en", "nplurals=2;")):
+        po = (LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+        assert f'"Plural-Forms: {expected}' in po, lang
+    assert len(LANGUAGES) == 3

@@ -1,0 +1,50 @@
+"""Language and date detection on the phrasings the news office uses."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from publisher import detect
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("On April 7, 2025, in celebration of World Health Day", date(2025, 4, 7)),
+        ("On the 30th of August, 2024 – The Constitution Day", date(2024, 8, 30)),
+        ("14 марта 2025 года в Алматы состоялась конференция", date(2025, 3, 14)),
+        ("2025 жылғы 14 наурызда Алматыда олимпиада өтті", date(2025, 3, 14)),
+        ("Конференция прошла 14.03.2025 в Астане", date(2025, 3, 14)),
+        ("On February 20, a webinar was held", None),
+        ("Relaunched in March 2025, the supercomputer", None),
+        ("the Roadmap (No. 03324, dated January 23, 2025).", None),
+        ("согласно приказу № 12 от 14 марта 2025 года", None),
+        ("On February 30, 2025 nothing happened", None),
+    ],
+)
+def test_full_dates_in_three_languages(text: str, expected: date | None) -> None:
+    """Only full event dates count: day, month and year, not a document's date."""
+    assert detect.find_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Университет клиникасында жаңа оңалту орталығы ашылды", "kk"),
+        ("В университете открылся новый центр реабилитации", "ru"),
+        ("The university opened a rehabilitation centre", "en"),
+        ("Университет жане студенттер ушин жаналык туралы", "kk"),  # no special letters
+    ],
+)
+def test_language_of_an_article(text: str, lang: str) -> None:
+    """Kazakh letters or Kazakh function words tell kk from ru; Latin script is en."""
+    assert detect.language(text) == lang
+
+
+def test_date_token_and_noon_utc() -> None:
+    """The leading date token is read and removed; a stated day is stored at 12:00 UTC."""
+    found = detect.date_token(" date 2025-06-28 Welcoming the guests")
+    assert found == (date(2025, 6, 28), "Welcoming the guests")
+    assert detect.at_noon(date(2025, 6, 28)).isoformat() == "2025-06-28T12:00:00+00:00"
