@@ -106,27 +106,46 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(base: str, script: str, seconds: float, connections: int, tmp: Path) -> dict[str, float]:
+def run_wrk(
+    base: str, script: str, seconds: float, connections: int, tmp: Path
+) -> dict[str, float]:
     lua = tmp / "load.lua"
     lua.write_text(script, encoding="utf-8")
     out = subprocess.run(
-        [WRK or "wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua), base],
-        capture_output=True, text=True, check=True,
+        [
+            WRK or "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            str(lua),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
-        "rps": rps, "p50_ms": _ms(*p50.groups()) if p50 else -1.0,  # type: ignore[arg-type]
+        "rps": rps,
+        "p50_ms": _ms(*p50.groups()) if p50 else -1.0,  # type: ignore[arg-type]
         "p99_ms": _ms(*p99.groups()) if p99 else -1.0,  # type: ignore[arg-type]
         "non_2xx_3xx": float(errors.group(1)) if errors else 0.0,
     }
 
 
 async def _httpx_loop(
-    base: str, method: str, paths: list[str], headers: dict[str, str], body: str,
-    seconds: float, connections: int,
+    base: str,
+    method: str,
+    paths: list[str],
+    headers: dict[str, str],
+    body: str,
+    seconds: float,
+    connections: int,
 ) -> dict[str, float]:
     import httpx
 
@@ -136,14 +155,16 @@ async def _httpx_loop(
     limits = httpx.Limits(max_connections=connections)
 
     async with httpx.AsyncClient(base_url=base, limits=limits) as client:
+
         async def worker(offset: int) -> None:
             nonlocal bad
             n = offset
             while time.monotonic() < deadline:
                 n += connections
                 t = time.perf_counter()
-                r = await client.request(method, paths[n % len(paths)], headers=headers,
-                                         content=body or None)
+                r = await client.request(
+                    method, paths[n % len(paths)], headers=headers, content=body or None
+                )
                 latencies.append(time.perf_counter() - t)
                 bad += r.status_code >= 400
 
@@ -160,8 +181,12 @@ async def _httpx_loop(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint (max 60)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per endpoint (max 60)"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--subscribers", type=int, default=2000)
     parser.add_argument("--serve", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS)
@@ -177,7 +202,8 @@ def main() -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(data), str(port)], env=_env(data),
+            [sys.executable, __file__, "--serve", str(data), str(port)],
+            env=_env(data),
         )
         try:
             _wait_up(base, proc)
@@ -198,19 +224,25 @@ def main() -> int:
                         base, _lua(method, targets, headers, body), seconds, args.connections, tmp
                     )
                 else:
-                    results[name] = asyncio.run(_httpx_loop(
-                        base, method, targets, headers, body, seconds, args.connections
-                    ))
+                    results[name] = asyncio.run(
+                        _httpx_loop(base, method, targets, headers, body, seconds, args.connections)
+                    )
         finally:
             proc.terminate()
             proc.wait(timeout=10)
     ceiling = results["healthz"]["rps"]
-    print(f"tool: {'wrk' if WRK else 'httpx loop'}, {args.connections} connections, "
-          f"{seconds:g} s each, one uvicorn worker, {os.cpu_count()} CPU(s), SQLite store")
-    print(f"{'endpoint':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs healthz':>12}{'errors':>8}")
+    print(
+        f"tool: {'wrk' if WRK else 'httpx loop'}, {args.connections} connections, "
+        f"{seconds:g} s each, one uvicorn worker, {os.cpu_count()} CPU(s), SQLite store"
+    )
+    print(
+        f"{'endpoint':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs healthz':>12}{'errors':>8}"
+    )
     for name, r in results.items():
-        print(f"{name:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-              f"{r['rps'] / ceiling:>11.0%}{r['non_2xx_3xx']:>8.0f}")
+        print(
+            f"{name:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
+            f"{r['rps'] / ceiling:>11.0%}{r['non_2xx_3xx']:>8.0f}"
+        )
     return 0
 
 

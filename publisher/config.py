@@ -50,7 +50,10 @@ class SiteConfig:
     description: dict[str, str] = field(
         default_factory=lambda: {
             "kk": "С.Ж. Асфендияров атындағы Қазақ ұлттық медицина университетінің жаңалықтары",
-            "ru": "Новости Казахского национального медицинского университета имени С.Д. Асфендиярова",
+            "ru": (
+                "Новости Казахского национального медицинского университета"
+                " имени С.Д. Асфендиярова"
+            ),
             "en": "News of the Asfendiyarov Kazakh National Medical University",
         }
     )
@@ -169,7 +172,9 @@ class Config:
             if item.slug == slug:
                 return item
         known = ", ".join(x.slug for x in self.lists) or "none"
-        raise ConfigError(f"unknown list {slug!r} (configured: {known})", "check [[lists]] in publisher.toml")
+        raise ConfigError(
+            f"unknown list {slug!r} (configured: {known})", "check [[lists]] in publisher.toml"
+        )
 
 
 # TOML section name -> Config attribute, where they differ ("import" is a keyword).
@@ -182,7 +187,16 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{where} must be true or false, not {value!r}")
     if hint is int or hint is float:
@@ -217,7 +231,10 @@ def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in names or key == "source":
-            raise ConfigError(f"{where}: unknown key {key!r}", f"see publisher.example.toml for the keys of {where}")
+            raise ConfigError(
+                f"{where}: unknown key {key!r}",
+                f"see publisher.example.toml for the keys of {where}",
+            )
         kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
     try:
         return cls(**kwargs)
@@ -228,19 +245,29 @@ def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
 def _check_no_secrets(data: dict[str, Any], path: Path) -> None:
     smtp = data.get("smtp", {})
     if isinstance(smtp, dict) and "password" in smtp:
-        raise ConfigError(f"{path}: [smtp] password must not be in the file", f"set {SECRET_ENV['smtp_password']} in the environment")
+        raise ConfigError(
+            f"{path}: [smtp] password must not be in the file",
+            f"set {SECRET_ENV['smtp_password']} in the environment",
+        )
     for key in ("secret_key", "signing_key"):
         if key in data or key in data.get("web", {}):
-            raise ConfigError(f"{path}: {key} must not be in the file", f"set {SECRET_ENV['secret_key']} in the environment")
+            raise ConfigError(
+                f"{path}: {key} must not be in the file",
+                f"set {SECRET_ENV['secret_key']} in the environment",
+            )
 
 
 def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     """PUBLISHER_SMTP__HOST=x sets [smtp] host; PUBLISHER_DATA_DIR sets the top-level key."""
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in SECRET_ENV.values() or name == "PUBLISHER_CONFIG":
+        if (
+            not name.startswith(ENV_PREFIX)
+            or name in SECRET_ENV.values()
+            or name == "PUBLISHER_CONFIG"
+        ):
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         if rest.startswith("test_"):
             continue
         if "__" in rest:
@@ -269,7 +296,9 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
         try:
             data = tomllib.loads(cpath.read_text(encoding="utf-8-sig"))
         except FileNotFoundError:
-            raise ConfigError(f"{cpath}: no such configuration file", "check --config or PUBLISHER_CONFIG") from None
+            raise ConfigError(
+                f"{cpath}: no such configuration file", "check --config or PUBLISHER_CONFIG"
+            ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{cpath}: not valid TOML: {exc}") from None
         _check_no_secrets(data, cpath)
@@ -282,12 +311,16 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
     for key, value in data.items():
         attr = _SECTION_ATTR.get(key, key)
         if attr not in sections or attr == "source":
-            raise ConfigError(f"{source}: unknown section or key {key!r}", "see publisher.example.toml")
+            raise ConfigError(
+                f"{source}: unknown section or key {key!r}", "see publisher.example.toml"
+            )
         hint = hints[attr]
         if attr == "lists":
             if not isinstance(value, list):
                 raise ConfigError(f"{source}: lists must be an array of tables ([[lists]])")
-            kwargs[attr] = [_build(ListConfig, dict(v), f"[[lists]] #{i + 1}") for i, v in enumerate(value)]
+            kwargs[attr] = [
+                _build(ListConfig, dict(v), f"[[lists]] #{i + 1}") for i, v in enumerate(value)
+            ]
         elif is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: {key} must be a section")
@@ -302,7 +335,9 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
 def _validate(cfg: Config) -> None:
     for lang in (cfg.i18n.default_language, *cfg.i18n.fallback):
         if lang not in LANGUAGES:
-            raise ConfigError(f"[i18n]: unknown language {lang!r}", f"use one of {', '.join(LANGUAGES)}")
+            raise ConfigError(
+                f"[i18n]: unknown language {lang!r}", f"use one of {', '.join(LANGUAGES)}"
+            )
     if cfg.mail.transport not in ("maildir", "smtp"):
         raise ConfigError(f"[mail] transport must be maildir or smtp, not {cfg.mail.transport!r}")
     if cfg.smtp.tls not in ("starttls", "tls", "none"):

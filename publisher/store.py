@@ -33,7 +33,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -92,14 +92,15 @@ def open_store(cfg: Config) -> Store:
     """Open (and create or migrate) the configured store."""
     url = cfg.store_url
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = make_engine(url)
         migrate(engine)
     except (OperationalError, SQLAlchemyError) as exc:
         shown = make_engine(url).url.render_as_string(hide_password=True) if url else url
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise PublisherError(
-            f"cannot open the store {shown}: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}",
+            f"cannot open the store {shown}: {reason}",
             "check [store] url in publisher.toml or PUBLISHER_STORE__URL",
         ) from None
     return Store(engine)

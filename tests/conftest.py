@@ -37,7 +37,9 @@ def cfg(tmp_path: Path) -> config.Config:
 
 def _pg_database() -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        PG_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -79,7 +81,9 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
-        return self.runner.invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
+        return self.runner.invoke(
+            main, list(args), env=self.env, input=input, catch_exceptions=False
+        )
 
 
 @pytest.fixture

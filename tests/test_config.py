@@ -22,9 +22,18 @@ def test_defaults_work_without_a_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_file_then_environment_override(tmp_path: Path) -> None:
     """PUBLISHER_SECTION__KEY beats the file, which beats the defaults."""
     path = tmp_path / "publisher.toml"
-    path.write_text('data_dir = "/srv/pub"\n[smtp]\nhost = "mx.local"\nport = 2525\n', encoding="utf-8")
-    cfg = config.load(path, environ={"PUBLISHER_SMTP__PORT": "587", "PUBLISHER_SMTP__TLS": "starttls"})
-    assert (cfg.data_dir, cfg.smtp.host, cfg.smtp.port, cfg.smtp.tls) == (Path("/srv/pub"), "mx.local", 587, "starttls")
+    path.write_text(
+        'data_dir = "/srv/pub"\n[smtp]\nhost = "mx.local"\nport = 2525\n', encoding="utf-8"
+    )
+    cfg = config.load(
+        path, environ={"PUBLISHER_SMTP__PORT": "587", "PUBLISHER_SMTP__TLS": "starttls"}
+    )
+    assert (cfg.data_dir, cfg.smtp.host, cfg.smtp.port, cfg.smtp.tls) == (
+        Path("/srv/pub"),
+        "mx.local",
+        587,
+        "starttls",
+    )
 
 
 def test_password_in_file_is_refused(tmp_path: Path) -> None:

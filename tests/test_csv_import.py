@@ -64,18 +64,24 @@ def test_windows_1251_names_are_decoded(store: Store, tmp_path: Path) -> None:
 
 def test_a_bad_row_rejects_the_whole_file(store: Store, tmp_path: Path) -> None:
     """One invalid address, timezone or extra field: every bad line is named, nobody is added."""
-    path = _write(tmp_path, (
-        "email,name,language,timezone\n"
-        "good@example.org,Good,en,\n"
-        "not-an-address,Bad,en,\n"
-        "tz@example.org,Tz,en,Mars/Olympus\n"
-        ",No address,en,\n"
-        "extra@example.org,Extra,en,Asia/Almaty,surplus\n"
-    ))
+    path = _write(
+        tmp_path,
+        (
+            "email,name,language,timezone\n"
+            "good@example.org,Good,en,\n"
+            "not-an-address,Bad,en,\n"
+            "tz@example.org,Tz,en,Mars/Olympus\n"
+            ",No address,en,\n"
+            "extra@example.org,Extra,en,Asia/Almaty,surplus\n"
+        ),
+    )
     report = subs.import_csv(store, path, "weekly", default_language="kk")
     assert not report.imported
     assert [(n.line, n.email) for n in report.rejected] == [
-        (3, "not-an-address"), (4, "tz@example.org"), (5, ""), (6, "extra@example.org"),
+        (3, "not-an-address"),
+        (4, "tz@example.org"),
+        (5, ""),
+        (6, "extra@example.org"),
     ]
     assert "invalid email address" in report.rejected[0].reason
     assert "Mars/Olympus" in report.rejected[1].reason
@@ -86,7 +92,9 @@ def test_duplicates_are_merged(store: Store, tmp_path: Path) -> None:
     """The same address twice (domain case differs) becomes one subscriber, gaps filled in."""
     path = _write(tmp_path, "email,name,language\ndup@EXAMPLE.org,,\ndup@example.org,Дана,kk\n")
     report = subs.import_csv(store, path, "weekly", default_language="en")
-    assert report.added == 1 and [(n.line, n.reason) for n in report.merged] == [(3, "same address as line 2")]
+    assert report.added == 1 and [(n.line, n.reason) for n in report.merged] == [
+        (3, "same address as line 2")
+    ]
     sub = _emails(store)["dup@example.org"]
     assert (sub.name, sub.language) == ("Дана", "kk")
 
@@ -96,13 +104,20 @@ def test_unknown_language_falls_back_with_a_warning(store: Store, tmp_path: Path
     path = _write(tmp_path, "email,name,language\nx@example.org,X,klingon\ny@example.org,Y,\n")
     report = subs.import_csv(store, path, "weekly", default_language="ru")
     assert [(n.line, n.email) for n in report.warnings] == [(2, "x@example.org")]
-    assert {e: s.language for e, s in _emails(store).items()} == {"x@example.org": "ru", "y@example.org": "ru"}
+    assert {e: s.language for e, s in _emails(store).items()} == {
+        "x@example.org": "ru",
+        "y@example.org": "ru",
+    }
 
 
 def test_kazakh_language_spellings(store: Store, tmp_path: Path) -> None:
     """kk, kaz, қазақша and Kazakh all mean Kazakh."""
-    rows = "".join(f"k{i}@example.kz,,{v}\n" for i, v in enumerate(["kk", "kaz", "Қазақша", "Kazakh"]))
-    report = subs.import_csv(store, _write(tmp_path, "email,name,language\n" + rows), "weekly", default_language="en")
+    rows = "".join(
+        f"k{i}@example.kz,,{v}\n" for i, v in enumerate(["kk", "kaz", "Қазақша", "Kazakh"])
+    )
+    report = subs.import_csv(
+        store, _write(tmp_path, "email,name,language\n" + rows), "weekly", default_language="en"
+    )
     assert report.added == 4 and {s.language for s in _emails(store).values()} == {"kk"}
 
 
@@ -129,7 +144,9 @@ def test_list_unsubscribe_is_not_undone_by_import(store: Store) -> None:
     with store.session() as s:
         sub = subs.by_email(s, "john.smith@example.org")
         assert sub is not None and sub.status == "active"
-        states = s.scalars(select(Subscription.status).where(Subscription.subscriber_id == sub.id)).all()
+        states = s.scalars(
+            select(Subscription.status).where(Subscription.subscriber_id == sub.id)
+        ).all()
     assert states == ["unsubscribed"]
 
 

@@ -72,20 +72,36 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with smtp_server() as (collector, smtp_port):
-        cfg = config.load(environ={
-            "PUBLISHER_DATA_DIR": str(tmp_path / "var"), "PUBLISHER_MAIL__TRANSPORT": "smtp",
-            "PUBLISHER_SMTP__PORT": str(smtp_port), "PUBLISHER_SMTP__HOST": "127.0.0.1",
-        })
+        cfg = config.load(
+            environ={
+                "PUBLISHER_DATA_DIR": str(tmp_path / "var"),
+                "PUBLISHER_MAIL__TRANSPORT": "smtp",
+                "PUBLISHER_SMTP__PORT": str(smtp_port),
+                "PUBLISHER_SMTP__HOST": "127.0.0.1",
+            }
+        )
         cfg = replace(cfg, site=replace(cfg.site, base_url=base))
         store = open_store(cfg)
         earlier = datetime.now(UTC) - timedelta(days=2)
-        article(store, "Университетте жаңа зертхана ашылды", lang="kk", at=earlier,
-                translations={"ru": "В университете открылась новая лаборатория",
-                              "en": "A new laboratory opens at the university"})
+        article(
+            store,
+            "Университетте жаңа зертхана ашылды",
+            lang="kk",
+            at=earlier,
+            translations={
+                "ru": "В университете открылась новая лаборатория",
+                "en": "A new laboratory opens at the university",
+            },
+        )
         site.build(cfg, store)
-        server = uvicorn.Server(uvicorn.Config(
-            create_app(cfg, store), host="127.0.0.1", port=port, log_level="warning",
-        ))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(cfg, store),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+            )
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 15
@@ -109,7 +125,8 @@ def page(served: Served) -> Iterator[Any]:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
             context = browser.new_context(
-                viewport={"width": 900, "height": 900}, java_script_enabled=False,
+                viewport={"width": 900, "height": 900},
+                java_script_enabled=False,
                 locale="ru-RU",
             )
             yield context.new_page()
@@ -167,13 +184,23 @@ def test_subscribe_confirm_receive_unsubscribe(page: Any, served: Served) -> Non
     _shot(page, "4-confirmed")
     with served.store.session() as s:
         sub = by_email(s, address)
-        assert sub is not None and (sub.status, sub.language, sub.name) == ("active", "ru", "Анна Ким")
+        assert sub is not None and (sub.status, sub.language, sub.name) == (
+            "active",
+            "ru",
+            "Анна Ким",
+        )
 
     now = datetime.now(UTC)
-    article(served.store, "Студенттер халықаралық олимпиадада жеңді", lang="kk",
-            at=now + timedelta(seconds=1),
-            translations={"ru": "Студенты победили на международной олимпиаде",
-                          "en": "Students win an international olympiad"})
+    article(
+        served.store,
+        "Студенттер халықаралық олимпиадада жеңді",
+        lang="kk",
+        at=now + timedelta(seconds=1),
+        translations={
+            "ru": "Студенты победили на международной олимпиаде",
+            "en": "Students win an international olympiad",
+        },
+    )
     issue = create_issue(served.cfg, served.store, "weekly", now=now + timedelta(minutes=5))
     assert issue is not None
     report = _off_loop(deliver, served.cfg, served.store, issue_id=issue)
@@ -184,7 +211,9 @@ def test_subscribe_confirm_receive_unsubscribe(page: Any, served: Served) -> Non
     assert html is not None and "Студенты победили" in html.get_content()  # type: ignore[attr-defined]
     assert "В университете открылась" not in html.get_content()  # type: ignore[attr-defined]
 
-    unsubscribe = re.search(r"<(https?://[^>]+/unsubscribe/[^>]+)>", str(digest["List-Unsubscribe"]))
+    unsubscribe = re.search(
+        r"<(https?://[^>]+/unsubscribe/[^>]+)>", str(digest["List-Unsubscribe"])
+    )
     assert unsubscribe is not None
     page.goto(unsubscribe.group(1))
     _shot(page, "5-unsubscribe")

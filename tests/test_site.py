@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli
+from lxml import etree
 from lxml import html as lxml_html
 from sitedata import HOSTILE, RECTOR_RU, SHOWN, populate
 
@@ -266,3 +267,17 @@ def test_non_http_base_url_is_rejected_before_writing(cli: Cli, store: Store) ->
     assert "base_url must be an http(s) URL" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (Path(cli.env["PUBLISHER_DATA_DIR"]) / "site").exists()
+
+
+def test_empty_store_builds_valid_empty_site(store_cfg: config.Config, store: Store) -> None:
+    """With no articles yet, every index says so and the feeds are valid and empty."""
+    from test_feeds import atom_schema
+
+    report = site.build(store_cfg, store)
+    assert (report.pages, report.feeds, report.articles) == (4, 9, 0)
+    for lang in LANGUAGES:
+        doc = _page(store_cfg.site_dir / lang / "index.html")
+        assert doc.xpath("//main/p")[0].text_content() == gettext(lang, "No articles yet.")
+        feed = etree.fromstring((store_cfg.site_dir / lang / "feed.atom").read_bytes())
+        assert atom_schema().validate(feed)
+        assert feed.findtext("{http://www.w3.org/2005/Atom}updated") == "1970-01-01T00:00:00+00:00"

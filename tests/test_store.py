@@ -19,7 +19,9 @@ def test_first_open_creates_every_table(store: Store) -> None:
 def test_migrations_match_the_models(store: Store) -> None:
     """A model changed without a migration is caught here."""
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata
+        )
     assert diff == []
 
 

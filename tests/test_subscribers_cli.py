@@ -13,8 +13,20 @@ WEEKLY = ROOT / "subscribers" / "weekly.csv"
 
 def test_add_list_remove(cli) -> None:  # type: ignore[no-untyped-def]
     """An admin adds an address, sees it listed, removes it; re-adding it is refused."""
-    assert cli("subscribers", "add", "Nurai@Example.KZ", "--list", "weekly", "--name", "Нұрай",
-               "--language", "kk").exit_code == 0
+    assert (
+        cli(
+            "subscribers",
+            "add",
+            "Nurai@Example.KZ",
+            "--list",
+            "weekly",
+            "--name",
+            "Нұрай",
+            "--language",
+            "kk",
+        ).exit_code
+        == 0
+    )
     docs = json.loads(cli("subscribers", "list", "--json").stdout)
     assert [(d["email"], d["name"], d["language"], d["lists"]) for d in docs] == [
         ("Nurai@example.kz", "Нұрай", "kk", {"weekly": "active"})
@@ -30,7 +42,9 @@ def test_add_rejects_bad_input(cli) -> None:  # type: ignore[no-untyped-def]
     """A malformed address or timezone exits 2 with one line on stderr."""
     bad = cli("subscribers", "add", "nobody-at-all", "--list", "weekly")
     assert bad.exit_code == 2 and "invalid email address" in bad.stderr
-    tz = cli("subscribers", "add", "a@example.org", "--list", "weekly", "--timezone", "Nowhere/City")
+    tz = cli(
+        "subscribers", "add", "a@example.org", "--list", "weekly", "--timezone", "Nowhere/City"
+    )
     assert tz.exit_code == 2 and "Nowhere/City" in tz.stderr
     gone = cli("subscribers", "remove", "ghost@example.org")
     assert gone.exit_code == 2 and "no subscriber ghost@example.org" in gone.stderr
@@ -43,9 +57,15 @@ def test_export_round_trips(cli, tmp_path: Path) -> None:  # type: ignore[no-unt
     out = cli("subscribers", "export", "--list", "weekly")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert len(rows) == 8 and "olga.smirnova@example.kz" not in {r["email"] for r in rows}
-    assert {"email": "ivan.petrov@example.org", "name": "Иван Петров", "language": "ru",
-            "timezone": "Asia/Almaty"} in rows
+    assert {
+        "email": "ivan.petrov@example.org",
+        "name": "Иван Петров",
+        "language": "ru",
+        "timezone": "Asia/Almaty",
+    } in rows
     target = tmp_path / "out.csv"
     assert cli("subscribers", "export", "--list", "weekly", "-o", str(target)).exit_code == 0
-    back = json.loads(cli("subscribers", "import", str(target), "--list", "weekly", "--json").stdout)
+    back = json.loads(
+        cli("subscribers", "import", str(target), "--list", "weekly", "--json").stdout
+    )
     assert (back["added"], back["updated"], back["unchanged"]) == (0, 0, 8)

@@ -61,7 +61,9 @@ class Client:
         async def go() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app, client=(ip or self.ip, 40000))
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://news.test", cookies=self.cookies,
+                transport=transport,
+                base_url="http://news.test",
+                cookies=self.cookies,
             ) as client:
                 response = await client.request(method, url, **kw)
                 self.cookies = client.cookies
@@ -109,6 +111,7 @@ def _active(store: Store, address: str, lists: tuple[str, ...] = ("weekly", "eve
 
 # --- subscribe and confirm -------------------------------------------------------------
 
+
 def test_subscribe_page_is_localized_and_accessible(client: Client) -> None:
     """/{lang}/subscribe/ has <html lang>, a label for every field, and no script."""
     for lang in ("kk", "ru", "en"):
@@ -118,16 +121,26 @@ def test_subscribe_page_is_localized_and_accessible(client: Client) -> None:
         for field in ("subscribe-email", "subscribe-name", "subscribe-language"):
             assert f'<label for="{field}">' in page.text and f'id="{field}"' in page.text
         assert "<script" not in page.text
-        assert 'name="lists" value="weekly"' in page.text and 'name="lists" value="events"' in page.text
-    headings = {lang: re.search(r"<h1>(.*?)</h1>", client.get(f"/{lang}/subscribe/").text) for lang in ("kk", "ru", "en")}
+        assert (
+            'name="lists" value="weekly"' in page.text
+            and 'name="lists" value="events"' in page.text
+        )
+    headings = {
+        lang: re.search(r"<h1>(.*?)</h1>", client.get(f"/{lang}/subscribe/").text)
+        for lang in ("kk", "ru", "en")
+    }
     assert {k: v.group(1) for k, v in headings.items() if v} == {
-        "kk": "Дайджестке жазылу", "ru": "Подписаться на дайджест", "en": "Subscribe to the digest",
+        "kk": "Дайджестке жазылу",
+        "ru": "Подписаться на дайджест",
+        "en": "Subscribe to the digest",
     }
     assert client.get("/de/subscribe/").status_code == 404
     assert client.get("/kk/subscribe").status_code == 308
 
 
-def test_double_opt_in_in_the_chosen_language(client: Client, web_cfg: Config, web_store: Store) -> None:
+def test_double_opt_in_in_the_chosen_language(
+    client: Client, web_cfg: Config, web_store: Store
+) -> None:
     """Subscribing mails a Russian confirmation; its link activates the subscription once."""
     answer = _subscribe(client, "anna@example.org")
     assert answer.status_code == 200 and 'role="status"' in answer.text
@@ -156,7 +169,9 @@ def test_tokens_carry_no_address(client: Client, web_cfg: Config) -> None:
     assert isinstance(json.loads(decoded), list)
 
 
-def test_same_answer_for_known_and_unknown_addresses(client: Client, web_cfg: Config, web_store: Store) -> None:
+def test_same_answer_for_known_and_unknown_addresses(
+    client: Client, web_cfg: Config, web_store: Store
+) -> None:
     """A subscribed and a new address get byte-identical pages; only the new one gets mail."""
     _active(web_store, "known@example.kz")
     known = _subscribe(client, "known@example.kz")
@@ -227,7 +242,12 @@ def test_forged_and_wrong_purpose_confirm_tokens(client: Client, web_store: Stor
     token_id = _active(web_store, "p@example.org")
     good = tokens.make(KEY, "confirm", token_id, "1|ru|weekly")
     assert client.get(f"/confirm/{good[:-2]}xx").status_code == 400
-    assert client.get(f"/confirm/{tokens.make('other-key', 'confirm', token_id, '1|ru|weekly')}").status_code == 400
+    assert (
+        client.get(
+            f"/confirm/{tokens.make('other-key', 'confirm', token_id, '1|ru|weekly')}"
+        ).status_code
+        == 400
+    )
     wrong = tokens.make(KEY, "unsubscribe", token_id, "weekly")
     page = client.get(f"/confirm/{wrong}")
     assert page.status_code == 400 and 'role="alert"' in page.text
@@ -258,6 +278,7 @@ def test_honeypot_sends_nothing(client: Client, web_cfg: Config) -> None:
 
 # --- unsubscribe -----------------------------------------------------------------------
 
+
 def test_unsubscribe_get_never_unsubscribes(client: Client, web_store: Store) -> None:
     """Opening the link (or a mail scanner prefetching it) only shows a localized button."""
     token = tokens.make(KEY, "unsubscribe", _active(web_store, "u@example.kz"), "weekly")
@@ -274,7 +295,8 @@ def test_one_click_unsubscribe(client: Client, web_store: Store, encoding: str) 
     """RFC 8058 POST: 200, no redirect, no cookie; only the token's list; repeat is harmless."""
     token = tokens.make(KEY, "unsubscribe", _active(web_store, "u@example.kz"), "weekly")
     kw: dict[str, Any] = (
-        {"data": {"List-Unsubscribe": "One-Click"}} if encoding == "urlencoded"
+        {"data": {"List-Unsubscribe": "One-Click"}}
+        if encoding == "urlencoded"
         else {"files": {"List-Unsubscribe": (None, "One-Click")}}
     )
     for _ in range(2):
@@ -282,7 +304,10 @@ def test_one_click_unsubscribe(client: Client, web_store: Store, encoding: str) 
         assert done.status_code == 200 and "location" not in done.headers
         assert "set-cookie" not in done.headers
         assert '<html lang="kk"' in done.text
-    assert _statuses(web_store, "u@example.kz") == ("active", {"weekly": "unsubscribed", "events": "active"})
+    assert _statuses(web_store, "u@example.kz") == (
+        "active",
+        {"weekly": "unsubscribed", "events": "active"},
+    )
 
 
 def test_unsubscribe_refuses_bad_requests(client: Client, web_store: Store) -> None:
@@ -290,14 +315,22 @@ def test_unsubscribe_refuses_bad_requests(client: Client, web_store: Store) -> N
     token_id = _active(web_store, "u@example.kz")
     token = tokens.make(KEY, "unsubscribe", token_id, "weekly")
     assert client.post(f"/unsubscribe/{token}", data={"x": "y"}).status_code == 400
-    assert client.post(f"/unsubscribe/{token}x", data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert (
+        client.post(f"/unsubscribe/{token}x", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 400
+    )
     other = tokens.make(KEY, "preferences", token_id)
-    assert client.post(f"/unsubscribe/{other}", data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert (
+        client.post(f"/unsubscribe/{other}", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 400
+    )
     assert client.get(f"/unsubscribe/{other}").status_code == 400
     assert _statuses(web_store, "u@example.kz")[1] == {"weekly": "active", "events": "active"}
 
 
-def test_unsubscribed_then_subscribing_again_needs_opt_in(client: Client, web_cfg: Config, web_store: Store) -> None:
+def test_unsubscribed_then_subscribing_again_needs_opt_in(
+    client: Client, web_cfg: Config, web_store: Store
+) -> None:
     """After leaving, the form sends a fresh confirmation and only its link re-activates."""
     token = tokens.make(KEY, "unsubscribe", _active(web_store, "back@example.org"), "weekly")
     client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
@@ -310,6 +343,7 @@ def test_unsubscribed_then_subscribing_again_needs_opt_in(client: Client, web_cf
 
 
 # --- preferences -----------------------------------------------------------------------
+
 
 def _csrf(page: httpx.Response) -> str:
     found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
@@ -324,17 +358,32 @@ def test_preferences_change_language_lists_and_timezone(client: Client, web_stor
     assert page.status_code == 200 and '<html lang="kk"' in page.text
     assert "samesite=strict" in page.headers["set-cookie"].lower()
     assert page.headers["referrer-policy"] == "no-referrer"
-    saved = client.post(f"/preferences/{token}", data={
-        "csrf": _csrf(page), "language": "en", "timezone": "Asia/Aqtobe", "lists": ["events"],
-    })
-    assert saved.status_code == 200 and '<html lang="en"' in saved.text and 'role="status"' in saved.text
-    assert _statuses(web_store, "pref@example.kz")[1] == {"weekly": "unsubscribed", "events": "active"}
+    saved = client.post(
+        f"/preferences/{token}",
+        data={
+            "csrf": _csrf(page),
+            "language": "en",
+            "timezone": "Asia/Aqtobe",
+            "lists": ["events"],
+        },
+    )
+    assert (
+        saved.status_code == 200
+        and '<html lang="en"' in saved.text
+        and 'role="status"' in saved.text
+    )
+    assert _statuses(web_store, "pref@example.kz")[1] == {
+        "weekly": "unsubscribed",
+        "events": "active",
+    }
     with web_store.session() as s:
         sub = subscribers.by_email(s, "pref@example.kz")
         assert sub is not None and (sub.language, sub.timezone) == ("en", "Asia/Aqtobe")
 
 
-def test_preferences_reject_cross_site_posts(client: Client, web_cfg: Config, web_store: Store) -> None:
+def test_preferences_reject_cross_site_posts(
+    client: Client, web_cfg: Config, web_store: Store
+) -> None:
     """Without the cookie, with a wrong token, or with another person's form: 403, no change."""
     token = tokens.make(KEY, "preferences", _active(web_store, "pref@example.kz"))
     other = tokens.make(KEY, "preferences", _active(web_store, "other@example.kz"))
@@ -342,7 +391,9 @@ def test_preferences_reject_cross_site_posts(client: Client, web_cfg: Config, we
     fresh = Client(client.app)
     assert fresh.post(f"/preferences/{token}", data={**form, "csrf": "0" * 64}).status_code == 403
     page = client.get(f"/preferences/{other}")
-    assert client.post(f"/preferences/{token}", data={**form, "csrf": _csrf(page)}).status_code == 403
+    assert (
+        client.post(f"/preferences/{token}", data={**form, "csrf": _csrf(page)}).status_code == 403
+    )
     assert client.post(f"/preferences/{token}", data={**form, "csrf": "f" * 64}).status_code == 403
     assert _statuses(web_store, "pref@example.kz")[1] == {"weekly": "active", "events": "active"}
 
@@ -350,13 +401,21 @@ def test_preferences_reject_cross_site_posts(client: Client, web_cfg: Config, we
 def test_preferences_forged_or_wrong_purpose(client: Client, web_store: Store) -> None:
     """A tampered or unsubscribe token opens no preferences page."""
     token_id = _active(web_store, "pref@example.kz")
-    assert client.get(f"/preferences/{tokens.make(KEY, 'preferences', token_id)}A").status_code == 400
-    assert client.get(f"/preferences/{tokens.make(KEY, 'unsubscribe', token_id, 'weekly')}").status_code == 400
+    assert (
+        client.get(f"/preferences/{tokens.make(KEY, 'preferences', token_id)}A").status_code == 400
+    )
+    assert (
+        client.get(
+            f"/preferences/{tokens.make(KEY, 'unsubscribe', token_id, 'weekly')}"
+        ).status_code
+        == 400
+    )
     gone = tokens.make(KEY, "preferences", "0" * 32)
     assert client.get(f"/preferences/{gone}").status_code == 404
 
 
 # --- startup ---------------------------------------------------------------------------
+
 
 def test_no_signing_key_no_app(cfg: Config, tmp_path: Path) -> None:
     """Outside the demo the app refuses to start without PUBLISHER_SECRET_KEY."""

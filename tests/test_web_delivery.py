@@ -19,8 +19,11 @@ from publisher.web import create_app
 from tests.test_web import Client
 from tests.webkit import KEY, outbox, recipient
 
-PEOPLE = [("aigul@example.org", "kk", "Айгүл"), ("ivan@example.org", "ru", "Иван"),
-          ("jane@example.org", "en", "Jane")]
+PEOPLE = [
+    ("aigul@example.org", "kk", "Айгүл"),
+    ("ivan@example.org", "ru", "Иван"),
+    ("jane@example.org", "en", "Jane"),
+]
 
 
 @pytest.fixture
@@ -28,9 +31,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Config, Store]
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", KEY)
     cfg = config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "var")})
     store = open_store(cfg)
-    article(store, "Университетте жаңа зертхана ашылды", lang="kk",
-            translations={"ru": "В университете открылась новая лаборатория",
-                          "en": "A new laboratory opens at the university"})
+    article(
+        store,
+        "Университетте жаңа зертхана ашылды",
+        lang="kk",
+        translations={
+            "ru": "В университете открылась новая лаборатория",
+            "en": "A new laboratory opens at the university",
+        },
+    )
     for address, lang, name in PEOPLE:
         subscriber(store, address, lang, name=name)
     yield cfg, store
@@ -66,8 +75,13 @@ def test_list_unsubscribe_header_of_a_digest_works(env: tuple[Config, Store]) ->
     path = url.group(1).split(cfg.site.base_url.rstrip("/"), 1)[1]
     client = Client(create_app(cfg, store))
     assert client.post(path, files={"List-Unsubscribe": (None, "One-Click")}).status_code == 200
-    article(store, "Жаңа жоба басталды", lang="kk", at=T0 + timedelta(days=2),
-            translations={"ru": "Начался новый проект", "en": "A new project begins"})
+    article(
+        store,
+        "Жаңа жоба басталды",
+        lang="kk",
+        at=T0 + timedelta(days=2),
+        translations={"ru": "Начался новый проект", "en": "A new project begins"},
+    )
     second = create_issue(cfg, store, "weekly", now=T0 + timedelta(days=8))
     assert second is not None and second != first
     deliver(cfg, store, issue_id=second)
