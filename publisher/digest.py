@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -120,15 +120,13 @@ def _recipients(
     unfinished delivery of this list is left out: their cursor has not moved yet, so
     including them would send the same articles twice.
     """
-    busy = (
-        select(Delivery.id)
+    # Read once, before this issue adds its own rows: a correlated NOT EXISTS per
+    # subscriber would scan the deliveries table again for each of them.
+    busy = set(session.scalars(
+        select(Delivery.subscriber_id)
         .join(DigestIssue, DigestIssue.id == Delivery.issue_id)
-        .where(
-            DigestIssue.list_id == mlist.id,
-            Delivery.subscriber_id == Subscriber.id,
-            Delivery.state.in_(UNFINISHED),
-        )
-    )
+        .where(DigestIssue.list_id == mlist.id, Delivery.state.in_(UNFINISHED))
+    ))
     last = 0
     while True:
         rows = session.execute(
@@ -141,14 +139,13 @@ def _recipients(
                 Subscriber.status == "active",
                 Subscription.status == "active",
                 Subscription.created_at <= window_end,
-                ~exists(busy),
             )
             .order_by(Subscriber.id)
             .limit(_PAGE)
         ).all()
         if not rows:
             return
-        yield [(r[0], r[1], r[2]) for r in rows]
+        yield [(r[0], r[1], r[2]) for r in rows if r[0] not in busy]
         last = rows[-1][0]
 
 

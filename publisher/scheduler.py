@@ -139,7 +139,9 @@ class _EventLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if "maximum number of running instances" in record.getMessage():
             return  # a poll coinciding with a slow run of itself: coalescing, not a fault
-        self.log.event(record.name, level=record.levelname.lower(), message=record.getMessage())
+        error = repr(record.exc_info[1]) if record.exc_info else None
+        self.log.event(record.name, level=record.levelname.lower(), message=record.getMessage(),
+                       error=error)
 
 
 @contextlib.contextmanager
@@ -353,11 +355,13 @@ class Service:
 
     async def _stop_jobs(self, reason: str) -> None:
         """No new work; the message in flight finishes; wait (bounded) for running jobs."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        sched, self._scheduler = self._scheduler, None
+        if sched is not None:
+            # Pause, not shutdown: APScheduler's shutdown cancels running coroutine jobs,
+            # which would cut the message in flight.
+            sched.pause()
         self._stop_work.set()
-        await asyncio.sleep(0)  # jobs submitted just before shutdown register or bow out
+        await asyncio.sleep(0)  # jobs submitted just before the pause register or bow out
         pending = {t for t in self._inflight if not t.done()}
         if pending:
             _, still = await asyncio.wait(pending, timeout=self.cfg.scheduler.shutdown_seconds)
@@ -365,6 +369,8 @@ class Service:
                 self.abandoned = True
                 self.log.event("jobs_abandoned", level="warning", reason=reason,
                                jobs=len(still))
+        if sched is not None:
+            sched.shutdown(wait=False)
         self.active = False
 
     # -- main loop -------------------------------------------------------------------------

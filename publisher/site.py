@@ -8,7 +8,10 @@ absolute because crawlers and feed readers need them so.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,21 +54,46 @@ class BuildReport:
 
 
 class _Output:
-    """Writes files under the site dir atomically and counts what changed."""
+    """Writes files under the site dir atomically and counts what changed.
+
+    Each write ends in an fsync, which waits on the disk; a few writer threads overlap those
+    waits (fsync releases the GIL) while the main thread renders. The queue is bounded so
+    memory stays flat however many pages there are.
+    """
+
+    WORKERS = 8
+    MAX_PENDING = 256
 
     def __init__(self, root: Path, report: BuildReport) -> None:
         self.root = root
         self.report = report
+        self.pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="site-write")
+        self.pending: deque[Future[bool]] = deque()
 
     def write(self, rel: str, data: bytes, kind: str) -> None:
-        if write_bytes(self.root / rel, data):
-            self.report.written += 1
-        else:
-            self.report.unchanged += 1
         if kind == "feed":
             self.report.feeds += 1
         else:
             self.report.pages += 1
+        self.pending.append(self.pool.submit(write_bytes, self.root / rel, data))
+        while len(self.pending) > self.MAX_PENDING:
+            self._settle(self.pending.popleft())
+
+    def _settle(self, done: Future[bool]) -> None:
+        if done.result():
+            self.report.written += 1
+        else:
+            self.report.unchanged += 1
+
+    def close(self) -> None:
+        """Wait for every write; the first failure is raised after the others finished."""
+        try:
+            while self.pending:
+                self._settle(self.pending.popleft())
+        finally:
+            for left in self.pending:
+                left.cancel()
+            self.pool.shutdown(wait=True)
 
 
 def _prefix(rel_dir: str) -> str:
@@ -194,11 +222,11 @@ def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildRep
     with store.session() as s:
         arts = all_articles(s)
     report = BuildReport(site_dir=cfg.site_dir, articles=len(arts))
-    out = _Output(cfg.site_dir, report)
     size = max(1, cfg.site.page_size)
     pages = max(1, -(-len(arts) // size))
     total = len(LANGUAGES) * (len(arts) + pages + 1) + 1
-    with progress("Building site", total, show_progress) as bar:
+    out = _Output(cfg.site_dir, report)
+    with closing(out), progress("Building site", total, show_progress) as bar:
         out.write("index.html", _root_page(cfg, base), "page")
         bar.advance()
         for lang in LANGUAGES:

@@ -3,6 +3,7 @@ per missed slot. The clock is injected: every `now` below is an instant the test
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from publisher.digest import create_issue
 from publisher.models import DigestIssue, ListRun
 from publisher.scheduler import handle_due_slot
 from publisher.store import Store
+from tests.conftest import Cli
 
 # Weekly, Monday 09:00 in Almaty = Monday 04:00 UTC.
 MONDAY = datetime(2026, 11, 16, 4, 0, tzinfo=UTC)
@@ -123,3 +125,21 @@ def test_dst_zone_catch_up_uses_the_local_slot(store: Store, store_cfg: Config) 
     handle_due_slot(cfg, store, item, change_day - timedelta(hours=20))
     out = handle_due_slot(cfg, store, item, change_day + timedelta(hours=2, minutes=30))
     assert (out.outcome, out.slot) == ("issued", change_day)
+
+
+def test_status_shows_jobs_counts_and_the_active_scheduler(store: Store, cli: Cli) -> None:
+    """`publisher status` names the store, each job's next run and who is scheduling now."""
+    from publisher.lease import Lease
+
+    Lease(store, holder="host:1234:abcd", ttl=60).acquire()
+    result = cli("status", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["scheduler"]["holder"] == "host:1234:abcd" and doc["scheduler"]["active"]
+    digest = next(j for j in doc["jobs"] if j["job"] == "digest:weekly")
+    assert digest["timezone"] == "Asia/Almaty" and digest["next_run"].endswith("04:00:00+00:00")
+    assert {j["job"] for j in doc["jobs"]} >= {"watch", "drain"}
+    assert doc["deliveries"] == {} and doc["issues_total"] == 0
+    text = cli("status")
+    assert text.exit_code == 0
+    assert "host:1234:abcd" in text.output and "digest:weekly" in text.output

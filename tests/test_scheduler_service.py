@@ -1,4 +1,4 @@
-"""The service in-process: clean SIGTERM, standby takeover, and watch -> import -> rebuild."""
+"""The service in-process: clean SIGTERM (mid-send too), standby takeover, watch -> rebuild."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,5 +135,45 @@ def test_dropped_dump_is_imported_and_the_site_rebuilt(cfg: Config, tmp_path: Pa
     assert imported[0]["counts"]["imported"] == [str(inbox / "new.txt")]
     assert (cfg.site_dir / "kk" / "index.html").is_file()
     assert "duration" in imported[0]
+    service.log.close()
+    store.close()
+
+
+def test_sigterm_mid_send_finishes_the_message_in_flight(cfg: Config) -> None:
+    """SIGTERM while a digest goes out: the message being sent completes and is recorded as
+    sent, the rest wait queued for the next start, and the process is done in seconds."""
+    from sqlalchemy import func, select
+
+    from publisher.digest import create_issue
+    from publisher.models import Delivery
+    from tests.mail_helpers import T0, article, smtp_server, subscriber
+
+    with smtp_server(delay=0.6) as (smtp, port):
+        cfg = replace(fast(cfg), mail=replace(cfg.mail, transport="smtp"),
+                      smtp=replace(cfg.smtp, port=port, connections=1))
+        store = open_store(cfg)
+        for i in range(6):
+            subscriber(store, f"reader{i}@example.kz", "kk")
+        article(store, "Университетте жаңа зертхана ашылды", at=T0)
+        assert create_issue(cfg, store, "weekly", now=T0 + timedelta(hours=1)) is not None
+        service, log = make(cfg, store, "sender")
+
+        async def scenario() -> float:
+            task = asyncio.create_task(service.run())
+            await until(lambda: len(smtp.received()) >= 1, 20)
+            os.kill(os.getpid(), signal.SIGTERM)
+            started = time.monotonic()
+            await asyncio.wait_for(task, 15)
+            return time.monotonic() - started
+
+        took = asyncio.run(scenario())
+        with store.session() as s:
+            rows = s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+            states = {state: n for state, n in rows}
+        received = sum(smtp.received().values())
+    assert took < 3
+    assert states.get("sent") == received >= 1
+    assert states.get("queued", 0) >= 1 and "sending" not in states
+    assert events(log)[-1]["clean"] is True
     service.log.close()
     store.close()
