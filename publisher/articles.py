@@ -116,13 +116,18 @@ def fingerprint(parsed: ParsedArticle) -> str:
 
 
 def _unique_slug(session: Session, base: str, own_id: str) -> str:
+    # One query for every taken variant: probing base-2, base-3, ... one by one is quadratic
+    # when many articles share a long title prefix.
+    taken = {
+        slug for slug, aid in session.execute(
+            select(Article.slug, Article.id).where(Article.slug.like(f"{base}%"))
+        ) if aid != own_id
+    }
     slug, n = base, 1
-    while True:
-        other = session.scalar(select(Article.id).where(Article.slug == slug))
-        if other is None or other == own_id:
-            return slug
+    while slug in taken:
         n += 1
         slug = f"{base}-{n}"
+    return slug
 
 
 def _blocks_json(blocks: list[Block]) -> list[dict[str, str]]:

@@ -82,11 +82,12 @@ def _register() -> None:
         status,
         subscribers,
         translations,
+        worker,
     )
 
     for module in (
         imports, articles, demo, subscribers, site, translations, run, status, digest, send,
-        serve,
+        serve, worker,
     ):
         for command in module.COMMANDS:
             main.add_command(command)

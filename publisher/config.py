@@ -124,6 +124,16 @@ class SchedulerConfig:
     shutdown_seconds: float = 30.0  # SIGTERM: longest wait for the work in flight
 
 
+@dataclass(frozen=True)
+class WorkerConfig:
+    concurrency: int = 0  # SMTP connections per worker; 0: [smtp] connections
+    poll_seconds: float = 2.0  # how often an idle worker looks for due deliveries
+    heartbeat_seconds: float = 5.0  # a worker silent for 3 heartbeats counts as gone
+    # A claimed batch is leased for this long, renewed while its worker lives: a dead
+    # worker's unsent rows are claimed again by others this long after it died.
+    claim_seconds: float = 120.0
+
+
 def _default_lists() -> list[ListConfig]:
     return [
         ListConfig(
@@ -145,6 +155,7 @@ class Config:
     imports: ImportConfig = field(default_factory=ImportConfig)
     web: WebConfig = field(default_factory=WebConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
     source: str = "embedded defaults"
 
     @property

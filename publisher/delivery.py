@@ -12,6 +12,12 @@
   Message-ID, so the receiver can drop a duplicate); lost again -> `failed`.
 - A subscriber or subscription that is no longer active when its row is claimed ->
   `cancelled`, never sent.
+- Claims are per batch, with a lease ([worker] claim_seconds) renewed while the claiming
+  process lives. PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED and the claim in the same
+  transaction, so any number of workers on any number of machines take disjoint batches.
+  SQLite: one UPDATE whose subquery picks the due rows (SQLite has one writer, so the
+  statement is the claim). A batch whose lease ran out is due again; only its rows not
+  marked sent are sent again.
 - Claims carry host:pid so a rerun on the same host takes over at once the rows of a
   process that died; on another host they wait for the lease to expire.
 """
@@ -19,10 +25,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from publisher import tokens
 from publisher.config import Config
@@ -48,7 +57,6 @@ from publisher.transport import Outcome, Transport, open_transport
 
 log = logging.getLogger("publisher.delivery")
 
-LEASE = timedelta(minutes=15)
 BACKOFF_FIRST = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=4)
 POSSIBLY = "possibly delivered"
@@ -103,7 +111,12 @@ class Job:
 
 
 def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    # claimed_by is 64 characters: host:pid:random:batch must fit.
+    return f"{socket.gethostname()[:32]}:{os.getpid()}"
+
+
+def claim_lease(cfg: Config) -> timedelta:
+    return timedelta(seconds=max(cfg.worker.claim_seconds, 1.0))
 
 
 def _due(now: datetime) -> Any:
@@ -116,24 +129,26 @@ def _due(now: datetime) -> Any:
 
 def release_dead_claims(store: Any) -> int:
     """Rows claimed by a process of this host that no longer runs become due again."""
-    host, me = socket.gethostname(), os.getpid()
+    host, me = socket.gethostname()[:32], os.getpid()
     released = 0
     with store.session() as s:
         owners = s.scalars(
             select(Delivery.claimed_by).where(Delivery.state == "sending").distinct()
         ).all()
-        for owner in owners:
-            o_host, _, rest = owner.partition(":")
-            pid_text = rest.split(":", 1)[0]
-            if o_host != host or not pid_text.isdigit() or int(pid_text) == me:
-                continue
-            if _alive(int(pid_text)):
-                continue
+    for owner in owners:
+        o_host, _, rest = owner.partition(":")
+        pid_text = rest.split(":", 1)[0]
+        if o_host != host or not pid_text.isdigit() or int(pid_text) == me:
+            continue
+        if _alive(int(pid_text)):
+            continue
+        # One short transaction per dead owner: other workers write between them.
+        with store.session() as s:
             result = s.execute(
                 update(Delivery).where(Delivery.state == "sending", Delivery.claimed_by == owner)
                 .values(state="queued", claimed_by="", claimed_until=None)
             )
-            released += int(getattr(result, "rowcount", 0) or 0)
+        released += int(getattr(result, "rowcount", 0) or 0)
     if released:
         log.warning("took over %d delivery(ies) claimed by a process that died", released)
     return released
@@ -158,23 +173,38 @@ def count_due(store: Any, issue_id: int | None = None, now: datetime | None = No
         return int(s.scalar(q) or 0)
 
 
-def _claim(store: Any, claimer: str, limit: int, issue_id: int | None) -> tuple[list[Job], int]:
+def _claim(
+    store: Any, claimer: str, limit: int, issue_id: int | None, lease: timedelta
+) -> tuple[list[Job], int]:
     """Claim up to `limit` due deliveries; returns (jobs to send, rows cancelled)."""
     now = utcnow()
     with store.session() as s:
         q = select(Delivery.id).where(_due(now)).order_by(Delivery.id).limit(limit)
         if issue_id is not None:
             q = q.where(Delivery.issue_id == issue_id)
-        # PostgreSQL: concurrent senders skip each other's rows; SQLite ignores this and
-        # relies on the re-checked WHERE of the UPDATE below.
-        ids = s.scalars(q.with_for_update(skip_locked=True)).all()
-        if not ids:
-            return [], 0
-        s.execute(
-            update(Delivery).where(Delivery.id.in_(ids), _due(now))
-            .values(state="sending", claimed_by=claimer, claimed_until=now + LEASE)
-            .execution_options(synchronize_session=False)
-        )
+        claim = dict(state="sending", claimed_by=claimer, claimed_until=now + lease)
+        if s.get_bind().dialect.name == "postgresql":
+            # Workers skip each other's locked rows instead of queueing behind them; the
+            # lock lasts until the claim below commits, so no row is taken twice.
+            ids = s.scalars(q.with_for_update(skip_locked=True)).all()
+            if not ids:
+                return [], 0
+            s.execute(
+                update(Delivery).where(Delivery.id.in_(ids)).values(**claim)
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            # One writer at a time: this single statement picks and claims atomically.
+            taken = s.execute(
+                update(Delivery).where(Delivery.id.in_(q.scalar_subquery())).values(**claim)
+                .execution_options(synchronize_session=False)
+            )
+            if not getattr(taken, "rowcount", 0):
+                return [], 0
+            ids = s.scalars(
+                select(Delivery.id).where(Delivery.state == "sending",
+                                          Delivery.claimed_by == claimer)
+            ).all()
         rows = s.execute(
             select(
                 Delivery.id, Delivery.issue_id, DigestIssue.list_id, MailingList.slug,
@@ -212,6 +242,19 @@ def _claim(store: Any, claimer: str, limit: int, issue_id: int | None) -> tuple[
                 .execution_options(synchronize_session=False)
             )
         return jobs, len(inactive)
+
+
+def renew_claims(store: Any, prefix: str, lease: timedelta) -> int:
+    """Extend the lease of every row still claimed by claimers starting with `prefix`."""
+    with store.session() as s:
+        result = s.execute(
+            update(Delivery)
+            .where(Delivery.state == "sending",
+                   Delivery.claimed_by.startswith(prefix + ":", autoescape=True))
+            .values(claimed_until=utcnow() + lease)
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -337,10 +380,15 @@ class _Messages:
 async def drain(
     cfg: Config, store: Any, *, issue_id: int | None = None, stop: asyncio.Event | None = None,
     show_progress: bool = False, key: str | None = None, transport: Transport | None = None,
-    on_result: Callable[[Job, Outcome], None] | None = None,
+    on_result: Callable[[Job, Outcome], None] | None = None, claimer: str | None = None,
 ) -> SendReport:
-    """Send every due delivery (of `issue_id`, or of all issues) and record each answer."""
+    """Send every due delivery (of `issue_id`, or of all issues) and record each answer.
+
+    `claimer`: the prefix of this run's claims (a worker's id); default host:pid:random.
+    """
     key = key or tokens.secret_key(cfg.secret_key)
+    prefix = claimer or f"{_worker_id()}:{uuid.uuid4().hex[:8]}"
+    lease = claim_lease(cfg)
     started = time.monotonic()
     report = SendReport()
     release_dead_claims(store)
@@ -365,9 +413,10 @@ async def drain(
         nonlocal inflight
         try:
             while not (stop and stop.is_set()):
-                claimer = f"{_worker_id()}:{next(seq)}"
                 recorded.clear()
-                jobs, cancelled = await asyncio.to_thread(_claim, store, claimer, batch, issue_id)
+                jobs, cancelled = await asyncio.to_thread(
+                    _claim, store, f"{prefix}:{next(seq)}", batch, issue_id, lease
+                )
                 report.cancelled += cancelled
                 if not jobs and not cancelled:
                     if inflight == 0:
@@ -428,11 +477,24 @@ async def drain(
                 for job, outcome, _ in got:
                     on_result(job, outcome)
 
+    async def renew() -> None:
+        # A slow relay can take longer than one lease for a batch: keep ours while alive.
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            try:
+                await asyncio.to_thread(renew_claims, store, prefix, lease)
+            except SQLAlchemyError as exc:  # the next renewal may succeed; the lease has slack
+                log.warning("cannot renew the claims of %s: %s", prefix, exc)
+
     with progress("Sending", total or None, show_progress) as bar:
         writer = asyncio.create_task(write(bar))
+        renewer = asyncio.create_task(renew())
         try:
             await asyncio.gather(produce(), *(work() for _ in range(workers)))
         finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
             await results_q.put(None)
             await writer
             await asyncio.to_thread(_release, store, unsent)

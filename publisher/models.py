@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -235,3 +236,21 @@ class ListRun(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # issued | empty | skipped | baseline
     issue_id: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+
+
+class Worker(Base):
+    """A delivery worker process (`publisher worker`, or inside `publisher run`), by heartbeat.
+
+    Live workers share [smtp] rate; `publisher status` shows them. The row is removed on a
+    clean exit; a crashed worker's row stays with its last heartbeat until pruned.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # host:pid:random
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_rate: Mapped[float] = mapped_column(Float, default=0.0)  # messages/s, last heartbeat

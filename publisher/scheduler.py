@@ -164,12 +164,19 @@ class Service:
 
     def __init__(
         self, cfg: Config, store: Store, log: EventLog, *, web: bool = True,
-        clock: Clock = system_clock, holder: str | None = None,
+        clock: Clock = system_clock, holder: str | None = None, worker: bool = True,
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.log = log
         self.web = web
+        # Delivery is a worker's job (publisher.worker), in every process, active or not:
+        # workers share the store safely, so a standby's worker helps instead of idling.
+        self.worker: Any = None
+        if worker:
+            from publisher.worker import Worker
+
+            self.worker = Worker(cfg, store, events=log)
         self.clock = clock
         self.schedules = {item.slug: Schedule.of(item) for item in cfg.lists}  # fail early
         self.lease = Lease(store, ttl=cfg.scheduler.lease_seconds, holder=holder)
@@ -294,12 +301,19 @@ class Service:
             await self.job_digest(item.slug, job="catchup")
 
     def _kick_drain(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+            return
         self._drain_again = True
         if not self._draining and self._scheduler is not None:
             with contextlib.suppress(Exception):  # job gone: shutting down
                 self._scheduler.modify_job("drain", next_run_time=datetime.now(UTC))
 
     async def job_drain(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()  # deferred retries that became due: the worker polls anyway
+            return
+
         async def body() -> Any:
             from publisher.delivery import drain
 
@@ -447,6 +461,8 @@ class Service:
         self.log.event("start", holder=self.lease.holder, store=self.store.url,
                        web=self.web and f"{self.cfg.web.host}:{self.cfg.web.port}")
         web_task = asyncio.create_task(self._serve_web()) if self.web else None
+        worker_task = (asyncio.create_task(self.worker.run(self.stop))
+                       if self.worker is not None else None)
         try:
             await self._lease_loop()
         finally:
@@ -454,6 +470,17 @@ class Service:
                 await self._stop_jobs("shutdown")
             with contextlib.suppress(SQLAlchemyError):
                 await self._lease_op(self.lease.release)
+            if worker_task is not None:
+                # The worker saw `stop`: the messages in flight finish and are recorded.
+                done, _ = await asyncio.wait({worker_task},
+                                             timeout=self.cfg.scheduler.shutdown_seconds)
+                if not done:
+                    self.abandoned = True
+                    self.log.event("jobs_abandoned", level="warning", reason="shutdown",
+                                   jobs=1)
+                elif worker_task.exception() is not None:
+                    self.log.event("job_failed", level="error", job="worker",
+                                   error=str(worker_task.exception()))
             if web_task is not None:
                 if self._web_server is not None:
                     self._web_server.should_exit = True
@@ -466,7 +493,7 @@ class Service:
             self.log.event("stopped", holder=self.lease.holder, clean=not self.abandoned)
 
 
-def run_service(cfg: Config, store: Store, *, web: bool = True) -> Service:
+def run_service(cfg: Config, store: Store, *, web: bool = True, worker: bool = True) -> Service:
     """Run until SIGTERM/SIGINT; the caller exits (0, or 1 on `service.failure`)."""
     from publisher.tokens import secret_key
 
@@ -474,7 +501,7 @@ def run_service(cfg: Config, store: Store, *, web: bool = True) -> Service:
     secret_key(cfg.secret_key)
     log = EventLog(cfg.data_dir / "logs" / "publisher.log")
     try:
-        service = Service(cfg, store, log, web=web)
+        service = Service(cfg, store, log, web=web, worker=worker)
         with _library_logs(log):
             asyncio.run(service.run())
     finally:

@@ -49,6 +49,8 @@ def report(cfg: Config, store: Store, clock: Clock = system_clock) -> dict[str, 
                  "folders": list(cfg.imports.watch)})
     jobs.append({"job": "drain", "every_seconds": cfg.scheduler.drain_seconds})
     info = lease.current(store)
+    from publisher.worker import workers
+
     return {
         "store": store.url,
         "data_dir": str(cfg.data_dir),
@@ -63,6 +65,7 @@ def report(cfg: Config, store: Store, clock: Clock = system_clock) -> dict[str, 
         "issues_total": sum(sum(v.values()) for v in issues.values()),
         "deliveries": deliveries,
         "scheduler": info.as_dict() if info else None,
+        "workers": [w.as_dict() for w in workers(cfg, store, now)],
     }
 
 

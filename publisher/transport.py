@@ -85,8 +85,13 @@ class RateLimiter:
     """At most `rate` sends per second over all connections (0: unlimited)."""
 
     def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.interval = 0.0
         self._next = 0.0
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float) -> None:
+        """Change the limit while sending (a worker's share as workers come and go)."""
+        self.interval = 1.0 / rate if rate > 0 else 0.0
 
     async def wait(self) -> None:
         if not self.interval:
@@ -111,7 +116,7 @@ class SmtpTransport:
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP | None] = asyncio.LifoQueue()
         for _ in range(self.connections):
             self._idle.put_nowait(None)
-        self._limiter = RateLimiter(cfg.smtp.rate)
+        self.limiter = RateLimiter(cfg.smtp.rate)
         self._password = cfg.smtp_password
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -133,7 +138,7 @@ class SmtpTransport:
         return client
 
     async def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
-        await self._limiter.wait()
+        await self.limiter.wait()
         client = await self._idle.get()
         try:
             if client is None or not client.is_connected:

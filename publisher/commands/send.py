@@ -48,13 +48,17 @@ async def send_list(
 @click.command("send", context_settings=CONTEXT)
 @click.option("--list", "list_slug", required=True, help="The list to send (see [[lists]]).")
 @click.option("--dry-run", is_flag=True, help="Show who would get what; store and send nothing.")
+@click.option("--wait", is_flag=True,
+              help="Only create the issue; follow it while the workers deliver it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
 @pass_app
-def send(app: App, list_slug: str, dry_run: bool, as_json: bool) -> None:
+def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> None:
     """Create the list's digest issue now (if anything is new) and deliver it.
 
     Running it again, or after a crash, resumes the unfinished issue: a recipient whose
-    delivery is marked sent is never sent to again.
+    delivery is marked sent is never sent to again. With --wait this command sends nothing
+    itself: running workers (`publisher worker`, `publisher run`) deliver, and it shows
+    their progress until every delivery of the list's open issues has an answer.
     """
     cfg = app.cfg
     cfg.get_list(list_slug)
@@ -69,6 +73,9 @@ def send(app: App, list_slug: str, dry_run: bool, as_json: bool) -> None:
         click.echo(f"Dry run for list {list_slug}: a new issue would go to {plan.total} "
                    f"recipient(s) ({langs}); {pending} delivery(ies) of open issues are due. "
                    "Nothing was stored or sent.")
+        return
+    if wait:
+        _send_and_wait(app, list_slug, as_json)
         return
     key = signing_key(cfg)
     created, report = asyncio.run(
@@ -90,6 +97,30 @@ def send(app: App, list_slug: str, dry_run: bool, as_json: bool) -> None:
                    "(possibly delivered; retried once).")
     if cfg.mail.transport == "maildir":
         click.echo(f"Messages are in {cfg.outbox_dir / 'new'}")
+
+
+def _send_and_wait(app: App, list_slug: str, as_json: bool) -> None:
+    from publisher.worker import follow
+
+    created = create_issue(app.cfg, app.store, list_slug)
+    issues = open_issues(app.store, list_slug)
+    if created is None and not issues:
+        if as_json:
+            emit_json({"list": list_slug, "created_issue_id": None, "issues": [], "total": 0})
+        else:
+            click.echo(f"Nothing new for list {list_slug}: no email sent.")
+        return
+    doc = follow(app.cfg, app.store, issues, show_progress=not as_json)
+    if as_json:
+        emit_json({"list": list_slug, "created_issue_id": created, **doc})
+        return
+    click.echo(
+        f"List {list_slug}: {doc['sent']} sent, {doc['deferred']} deferred, {doc['failed']} "
+        f"failed, {doc['bounced']} bounced, {doc['cancelled']} cancelled of {doc['total']} "
+        f"(waited {doc['waited_seconds']:.1f} s, {doc['messages_per_second']:.0f} messages/s)."
+    )
+    if doc["deferred"]:
+        click.echo(f"{doc['deferred']} deferred delivery(ies) will be retried by the workers.")
 
 
 COMMANDS = [send]

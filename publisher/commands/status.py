@@ -11,7 +11,8 @@ from publisher.console import emit_json, table
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @pass_app
 def status_(app: App, as_json: bool) -> None:
-    """Show the store, the last import, the next run of every job and the active scheduler."""
+    """Show the store, the last import, the next run of every job, the active scheduler and
+    the delivery workers with their last heartbeat and throughput."""
     doc = status.report(app.cfg, app.store)
     if as_json:
         emit_json(doc)
@@ -42,6 +43,13 @@ def status_(app: App, as_json: bool) -> None:
     click.echo(f"issues: {issues}")
     deliveries = ", ".join(f"{n} {k}" for k, n in sorted(doc["deliveries"].items())) or "none"
     click.echo(f"deliveries: {deliveries}")
+    if doc["workers"]:
+        table("Workers", ["worker", "state", "last heartbeat (UTC)", "sent", "messages/s"],
+              [(w["id"], "alive" if w["alive"] else "gone (no heartbeat)",
+                status.when(w["heartbeat_at"]), w["sent"], f"{w['messages_per_second']:g}")
+               for w in doc["workers"]])
+    else:
+        click.echo("workers: none running (start `publisher worker` or `publisher run`)")
 
 
 COMMANDS = [status_]
