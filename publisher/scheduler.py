@@ -193,8 +193,6 @@ class Service:
         self._signature: tuple[Any, ...] | None = None  # of the store the site was built from
         self._requested: tuple[Any, ...] | None = None  # of the change a rebuild is pending for
         self._rebuilding = False
-        self._draining = False
-        self._drain_again = False
         self._standby_logged: str | None = None
         self._web_server: Any = None
         self.stop = asyncio.Event()
@@ -303,34 +301,11 @@ class Service:
     def _kick_drain(self) -> None:
         if self.worker is not None:
             self.worker.wake()
-            return
-        self._drain_again = True
-        if not self._draining and self._scheduler is not None:
-            with contextlib.suppress(Exception):  # job gone: shutting down
-                self._scheduler.modify_job("drain", next_run_time=datetime.now(UTC))
 
     async def job_drain(self) -> None:
-        if self.worker is not None:
-            self.worker.wake()  # deferred retries that became due: the worker polls anyway
-            return
-
-        async def body() -> Any:
-            from publisher.delivery import drain
-
-            self._draining = True
-            try:
-                total: list[Any] = []
-                while not self._stop_work.is_set():
-                    self._drain_again = False
-                    report = await drain(self.cfg, self.store, stop=self._stop_work)
-                    total.append(_counts(report))
-                    if not self._drain_again:
-                        break
-                return total[0] if len(total) == 1 else total
-            finally:
-                self._draining = False
-
-        await self._job("drain", body, always_log=False)
+        # The worker polls on its own; this wakes it for deferred retries that became due.
+        # With --no-worker this process delivers nothing: separate workers do.
+        self._kick_drain()
 
     # -- activation ------------------------------------------------------------------------
 
