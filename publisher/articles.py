@@ -115,19 +115,54 @@ def fingerprint(parsed: ParsedArticle) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _pending(session: Session) -> dict[str, Article]:
+    """Articles this session added and may not have flushed yet, by id.
+
+    save() does not flush per article (one unit of work per article was most of the import
+    time); lookups consult this map first so a repeat within one file is still found.
+    """
+    found: dict[str, Article] = session.info.setdefault("articles.pending", {})
+    return found
+
+
+def _pending_slugs(session: Session) -> dict[str, str]:
+    """Slug -> id of the pending articles (kept beside _pending to avoid a scan per save)."""
+    found: dict[str, str] = session.info.setdefault("articles.pending_slugs", {})
+    return found
+
+
+def preload(session: Session, batch: list[ParsedArticle]) -> None:
+    """Load a batch's existing articles in a few queries instead of one lookup per save()."""
+    ids = sorted({article_id(normalise_key(p.title)) for p in batch})
+    absent: set[str] = session.info.setdefault("articles.absent", set())
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        with session.no_autoflush:
+            found = set(session.scalars(select(Article.id).where(Article.id.in_(chunk))))
+            # Loading the rows puts them in the identity map, where session.get finds them.
+            list(session.scalars(select(Article).where(Article.id.in_(found))))
+        absent.update(set(chunk) - found)
+
+
 def _unique_slug(session: Session, base: str, own_id: str) -> str:
-    # One query for every taken variant: probing base-2, base-3, ... one by one is quadratic
-    # when many articles share a long title prefix.
-    taken = {
-        slug for slug, aid in session.execute(
-            select(Article.slug, Article.id).where(Article.slug.like(f"{base}%"))
-        ) if aid != own_id
-    }
-    slug, n = base, 1
-    while slug in taken:
+    slugs = _pending_slugs(session)
+    if slugs.get(base, own_id) == own_id:
+        with session.no_autoflush:
+            owner = session.scalar(select(Article.id).where(Article.slug == base))
+        if owner is None or owner == own_id:
+            return base  # the common case: one indexed lookup
+    # Taken: one query for every numbered variant (probing base-2, base-3, ... one by one is
+    # quadratic when many articles share a title prefix).
+    with session.no_autoflush:
+        rows = session.execute(
+            select(Article.slug, Article.id).where(Article.slug.like(f"{base}-%"))
+        ).all()
+    taken = {slug for slug, aid in rows if aid != own_id}
+    taken.update(slug for slug, aid in slugs.items() if aid != own_id and slug.startswith(base))
+    n = 2
+    while f"{base}-{n}" in taken:
         n += 1
-        slug = f"{base}-{n}"
-    return slug
+    return f"{base}-{n}"
 
 
 def _blocks_json(blocks: list[Block]) -> list[dict[str, str]]:
@@ -146,7 +181,11 @@ def save(session: Session, parsed: ParsedArticle, now: datetime | None = None) -
     key = normalise_key(parsed.title)
     fp = fingerprint(parsed)
     aid = article_id(key)
-    art = session.get(Article, aid)
+    pending = _pending(session)
+    art = pending.get(aid)
+    if art is None and aid not in session.info.get("articles.absent", ()):
+        with session.no_autoflush:
+            art = session.get(Article, aid)
     summary = parsed.summary or derive_summary(parsed.blocks)
     if art is not None and art.fingerprint == fp:
         return "unchanged"
@@ -165,6 +204,8 @@ def save(session: Session, parsed: ParsedArticle, now: datetime | None = None) -
             origin=parsed.origin,
         )
         session.add(art)
+        pending[aid] = art
+        _pending_slugs(session)[art.slug] = aid
         outcome: Outcome = "new"
     else:
         outcome = "updated"

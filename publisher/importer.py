@@ -117,11 +117,10 @@ def import_file(
     own = session is None
     session = store.new_session() if session is None else session
     try:
+        articles.preload(session, parsed)
         for art in parsed:
             outcome = articles.save(session, art)
             setattr(fr, outcome, getattr(fr, outcome) + 1)
-            # Flush so a repeat later in the same file is found by the identity lookup.
-            session.flush()
         if dry_run:
             fr.status = "checked"
         if own and dry_run:
