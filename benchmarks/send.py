@@ -55,15 +55,20 @@ def wait_for(port: int) -> None:
             time.sleep(0.05)
 
 
-def env_for(data_dir: Path, port: int, connections: int) -> dict[str, str]:
-    return {
+def env_for(data_dir: Path, port: int, connections: int, store_url: str = "") -> dict[str, str]:
+    env = {
         "PUBLISHER_DATA_DIR": str(data_dir), "PUBLISHER_MAIL__TRANSPORT": "smtp",
         "PUBLISHER_SMTP__HOST": "127.0.0.1", "PUBLISHER_SMTP__PORT": str(port),
         "PUBLISHER_SMTP__CONNECTIONS": str(connections), "PUBLISHER_SMTP__TIMEOUT": "60",
     }
+    if store_url:  # benchmarks/workers.py: the same setup on PostgreSQL
+        env["PUBLISHER_STORE__URL"] = store_url
+    return env
 
 
-def setup(data_dir: Path, subscribers: int, port: int, connections: int) -> None:
+def setup(
+    data_dir: Path, subscribers: int, port: int, connections: int, store_url: str = ""
+) -> None:
     """A store with the sample articles and `subscribers` active readers in kk, ru, en."""
     from sqlalchemy import func, insert, select
 
@@ -71,7 +76,7 @@ def setup(data_dir: Path, subscribers: int, port: int, connections: int) -> None
     from publisher.models import Article, MailingList, Subscriber, Subscription, utcnow
     from publisher.store import open_store
 
-    cfg = config.load(environ=env_for(data_dir, port, connections))
+    cfg = config.load(environ=env_for(data_dir, port, connections, store_url))
     store = open_store(cfg)
     importer.import_paths(store, [ROOT / "samples" / "import"])
     now = utcnow()

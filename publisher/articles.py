@@ -86,17 +86,38 @@ def slugify(title: str, limit: int = 80) -> str:
     return slug or "article"
 
 
+# Words after which a period does not end a sentence (titles, initials are handled apart).
+_ABBREVIATIONS = frozenset(
+    {
+        "dr", "prof", "mr", "mrs", "ms", "st", "no", "vs", "etc", "assoc", "acad", "jsc", "llp",
+        "г", "гг", "т", "им", "проф", "акад", "доц", "д", "ж", "к", "см", "др", "тел",
+    }
+)  # fmt: skip
+_SENTENCE_END = re.compile(r"[.!?…][\"»”’)]?\s")
+
+
+def _ends_sentence(text: str, end: int) -> bool:
+    """True when the stop at text[end] closes a sentence, not an abbreviation or initial."""
+    word = text[:end].rsplit(None, 1)[-1] if text[:end].strip() else ""
+    word = word.rsplit(".", 1)[-1]  # "S.K" -> "K"
+    if len(word) == 1 and word.isupper():
+        return False
+    return word.casefold().strip("(«“\"") not in _ABBREVIATIONS
+
+
 def derive_summary(blocks: list[Block], limit: int = 300) -> str:
     """The lead paragraph, cut at a sentence (or word) boundary near `limit` characters."""
     lead = next((b.text for b in blocks if b.kind == "paragraph"), "")
     if len(lead) <= limit:
         return lead
-    cut = lead[:limit]
-    for stop in (". ", "! ", "? "):
-        at = cut.rfind(stop)
-        if at > limit // 3:
-            return cut[: at + 1]
-    return cut.rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
+    cut = lead[: limit + 1]
+    ends = [
+        m.end() - 1 for m in _SENTENCE_END.finditer(cut)
+        if m.start() > limit // 3 and _ends_sentence(cut, m.start())
+    ]
+    if ends:
+        return cut[: ends[-1]].rstrip()
+    return lead[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
 
 
 def fingerprint(parsed: ParsedArticle) -> str:
