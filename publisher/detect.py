@@ -203,27 +203,68 @@ def event_signal(paragraph: str) -> float:
         score += 1.0 if find_date(head[:60]) else 0.6
     if _EVENT_START.match(head):
         score += 0.5
-    if _INSTITUTION.search(first[:250]):
+    named = _INSTITUTION.search(first[:250])
+    # A full name carries a proper name ("Asfendiyarov", "Қазақ", "КазНМУ"); a bare
+    # "the university's ..." / "университеттің ..." refers back to one already named.
+    if named and sum(c.isupper() for c in first[named.start():named.end() + 30]) >= 2:
         score += 0.4
     return score
 
 
 # Opening words that point back to something already introduced: the paragraph continues
-# an article rather than starting one.
-_ANAPHORA = words(
-    "its it his her their they he she this these those such also both another further moreover "
-    "additionally meanwhile alongside besides however furthermore "
-    "его её ее их он она они оно это этот эта эти этого этой также кроме того при этом "
-    "помимо однако тем вместе "
-    "оның олардың ол олар бұл осы сондай сонымен қатар сонымен бірге сондықтан алайда "
-    "сондай-ақ"
+# an article rather than starting one. A news lead never opens with a connective ("Moreover",
+# "Наряду с", "Сонымен қатар") or a pronoun, so that is strong; a pronoun a few words in
+# ("Students and their ...") is weaker. Multi-word entries match as phrases only: "при", "тем"
+# or Kazakh "ақ" ("white") alone open ordinary leads ("При поддержке ...", "Ақ халат ...").
+_CONNECTIVES = (
+    "alongside", "besides", "moreover", "furthermore", "additionally", "meanwhile", "however",
+    "also", "further", "in addition", "as well", "at the same time", "in turn",
+    "наряду", "кроме того", "помимо этого", "помимо того", "помимо", "также", "однако",
+    "вместе с тем", "при этом", "в свою очередь", "кроме этого", "тем не менее", "более того",
+    "сонымен қатар", "сонымен бірге", "сондай-ақ", "сондай ақ", "сондықтан", "алайда",
+    "бұдан бөлек", "бұдан басқа", "оған қоса", "сонымен", "дегенмен", "әрі қарай",
 )
+_ANAPHORA = words(
+    "its it his her their they he she this these those such both another "
+    "его её ее их он она они оно это этот эта эти этого этой данный данная данные "
+    "оның олардың ол олар бұл осы осының бұның оған олардың"
+)
+_OPENING_WORD = re.compile(r"[\w-]+")
+
+
+def continuation(paragraph: str, words: int = 5) -> float:
+    """How plainly a paragraph opens by pointing back: 1.0 for a leading connective or pronoun
+    ("Alongside its ...", "Наряду с ...", "Бұл ..."), 0.5 for a pronoun among its first
+    `words` words, else 0."""
+    opening = [w.casefold() for w in _OPENING_WORD.findall(paragraph[:160])[:words]]
+    if not opening:
+        return 0.0
+    head = " ".join(opening)
+    if any(head == c or head.startswith(c + " ") for c in _CONNECTIVES):
+        return 1.0
+    if opening[0] in _ANAPHORA:
+        return 1.0
+    return 0.5 if any(w in _ANAPHORA for w in opening[1:]) else 0.0
 
 
 def continues(paragraph: str, words: int = 5) -> bool:
     """The paragraph opens with a back reference ("Alongside its ...", "Бұл ...", "Он ...")."""
-    opening = [w.casefold() for w in re.findall(r"[\w-]+", paragraph[:120])[:words]]
-    return any(w in _ANAPHORA for w in opening)
+    return continuation(paragraph, words) > 0
+
+
+# A lead names who, where or when: a capitalised word inside the sentence, an acronym, a
+# quoted name or a number. Subheadings are followed by text about what is already named.
+_NAMED = re.compile(
+    r"(?<=[\s(«“\"'])(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w’'-]*)|[«“„\"]\w|\b\d"
+)
+
+
+def names_something(sentence: str) -> bool:
+    """Whether a sentence names an entity, a quoted title or a number beyond its first word."""
+    body = sentence.lstrip("\"'«“„(")
+    first = _OPENING_WORD.match(body)
+    rest = body[first.end():] if first else body
+    return bool(_NAMED.search(rest))
 
 
 _ABBREV = re.compile(

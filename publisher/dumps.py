@@ -251,8 +251,15 @@ def _signals(
     if i + 1 < len(us) and (us[i + 1].kind == "items" or us[i + 1].text.endswith(":")):
         score -= 0.8  # an article lead is not a one-line lead-in to a list
     opening = us[i + 1].raw or us[i + 1].text if i + 1 < len(us) else ""
-    if nxt is not None and (detect.continues(nxt.text) or opening[:1] in "—–-\"«“„"):
-        score -= 0.8  # "Alongside its ...", "Бұл ...", a quotation: the story goes on
+    back = detect.continuation(nxt.text) if nxt is not None else 0.0
+    if back >= 1.0:
+        score -= 1.5  # "Alongside its ...", "Наряду с ...", "Бұл ...": no lead opens so
+    elif nxt is not None and (back > 0 or opening[:1] in "—–-\"«“„"):
+        score -= 0.8  # a pronoun early on, a quotation: the story goes on
+    if nxt is not None and not event and not detect.names_something(
+        detect.first_sentence(nxt.text[:400])
+    ):
+        score -= 0.4  # a lead names someone or something; a section's text need not
     if sum(u.kind == "prose" for u in after_units) < 2 and (
         len(after_units) == len(us) - i - 1 or us[i + 1 + len(after_units)].kind == "heading"
     ):
@@ -344,7 +351,24 @@ def _starts_article(
     prev = current.units[-1]
     if prev.kind == "prose" and prev.text.endswith(":"):
         return False
-    return _signals(us, i, current, baseline, idf).score > TITLE_THRESHOLD
+    score = _signals(us, i, current, baseline, idf).score
+    if score <= TITLE_THRESHOLD:
+        return False
+    # Two headings with less than two paragraphs between them are not both titles (an article
+    # is several paragraphs): keep the one that looks more like a title, judging the later one
+    # as if this one were a subheading of the current article.
+    j = i + 1
+    while j < len(us) and us[j].kind != "heading" and not us[j].starts:
+        j += 1
+    section = us[i + 1:j]
+    if j + 1 < len(us) and us[j].kind == "heading" and not us[j].starts and (
+        sum(u.kind == "prose" for u in section) < 2
+    ):
+        merged = Draft(title=current.title, line=current.line,
+                       units=[*current.units, *us[i:j]], title_stems=current.title_stems)
+        if _signals(us, j, merged, baseline, idf).score > score:
+            return False
+    return True
 
 
 def parse(text: str, origin: str, known_titles: set[str] | None = None) -> list[ParsedArticle]:

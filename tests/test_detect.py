@@ -48,3 +48,35 @@ def test_date_token_and_noon_utc() -> None:
     found = detect.date_token(" date 2025-06-28 Welcoming the guests")
     assert found == (date(2025, 6, 28), "Welcoming the guests")
     assert detect.at_noon(date(2025, 6, 28)).isoformat() == "2025-06-28T12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "strength"),
+    [
+        ("Alongside its educational initiatives, the department runs research.", 1.0),
+        ("Наряду с образовательной работой кафедра ведет исследования.", 1.0),
+        ("Сонымен қатар университет өңірлік емханалармен бірлесіп жұмыс істейді.", 1.0),
+        ("«Бұл жеңіс – ұстаздарымыздың еңбегінің нәтижесі», – дейді капитан.", 1.0),
+        ("Студенты и их преподаватели вышли на зарядку.", 0.5),
+        ("При поддержке Министерства здравоохранения в КазНМУ прошел форум.", 0.0),
+        ("Ақ халат киген дәрігерлер таңғы жаттығуға шықты.", 0.0),
+    ],
+)
+def test_paragraphs_that_point_back_are_continuations(text: str, strength: float) -> None:
+    """An opening connective or pronoun continues a story; "При" or "Ақ" alone does not."""
+    assert detect.continuation(text) == strength
+
+
+@pytest.mark.parametrize(
+    ("sentence", "named"),
+    [
+        ("Студенты первого курса КазНМУ приняли участие в олимпиаде.", True),
+        ("Университет студенттері «Қан тапсыр – өмір сыйла» акциясына қатысты.", True),
+        ("В семинаре приняли участие 25 неврологов.", True),
+        ("Сегодня кафедра сотрудничает с тремя крупными производителями.", False),
+        ("Бұған дейін күрделі талдаулар шетелге жіберіліп келген.", False),
+    ],
+)
+def test_a_lead_names_someone_or_something(sentence: str, named: bool) -> None:
+    """A name, acronym, quoted title or number after the first word marks a news lead."""
+    assert detect.names_something(sentence) is named
