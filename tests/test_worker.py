@@ -195,3 +195,33 @@ def test_sigterm_finishes_the_message_in_flight(store_cfg: Config, store: Store)
         received = sum(server.received().values())
     got = list(states(store).values())
     assert received == 2 and got.count("sent") == 2 and got.count("queued") == 4
+
+
+def test_run_without_worker_delivers_nothing(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`publisher run --no-worker` creates issues but leaves delivery to separate workers;
+    with its worker (the default) the same service delivers."""
+    import io
+
+    from publisher.eventlog import EventLog
+    from publisher.scheduler import Service
+    from publisher.store import open_store
+
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", KEY)
+    cfg = replace(cfg, worker=replace(cfg.worker, poll_seconds=0.1),
+                  scheduler=replace(cfg.scheduler, lease_seconds=1.0, shutdown_seconds=5))
+    store = open_store(cfg)
+    prepare(cfg, store, 3)
+
+    async def run_for(service: Service, seconds: float) -> None:
+        task = asyncio.create_task(service.run())
+        await asyncio.sleep(seconds)
+        service.stop.set()
+        await asyncio.wait_for(task, 10)
+
+    quiet = Service(cfg, store, EventLog(None, stream=io.StringIO()), web=False, worker=False)
+    asyncio.run(run_for(quiet, 1.5))
+    assert set(states(store).values()) == {"queued"}
+    busy = Service(cfg, store, EventLog(None, stream=io.StringIO()), web=False)
+    asyncio.run(run_for(busy, 1.5))
+    assert set(states(store).values()) == {"sent"}
+    store.close()
