@@ -31,6 +31,8 @@ class Collector:
     full...@  -> 552 5.2.2 at DATA   drop...@  -> connection dropped after DATA (every time)
     flaky...@ -> dropped after DATA the first time, accepted after
     `delay` seconds pass before the 250 (a killed client never gets it: nothing recorded).
+    `hold()`: from then on DATA is left unanswered and never recorded (until `release()`, when
+    it is refused with 451), so a client killed while held has no 250 it could not mark.
     """
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -38,6 +40,13 @@ class Collector:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self._held = threading.Event()
+
+    def hold(self) -> None:
+        self._held.set()
+
+    def release(self) -> None:
+        self._held.clear()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -60,6 +69,10 @@ class Collector:
         if local.startswith("drop") or (local.startswith("flaky") and tries == 1):
             server.transport.close()
             return "421 closing"
+        if self._held.is_set():
+            while self._held.is_set():
+                await asyncio.sleep(0.01)
+            return "451 4.3.0 Held by the test"
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
