@@ -75,3 +75,4 @@ def send_sample_digest(cfg: Config, store: Store) -> None:
     click.echo(f"Digest {lcfg.slug}: {report.sent} sent, {report.deferred} deferred, "
                f"{report.failed} failed. Messages (one .eml per recipient): "
                f"{cfg.outbox_dir / 'new'}  —  web copies: {cfg.site_dir}/<lang>/digests/")
+    click.echo("Serve the site, subscribe form and unsubscribe links: publisher serve --demo")
