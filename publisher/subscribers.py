@@ -41,15 +41,19 @@ class AddressError(ValueError):
 
 
 def normalise_email(raw: str) -> str:
-    """Syntax check (no DNS) and normal form: NFC, lower-case domain, IDNA-safe."""
+    """Syntax check (no DNS) and normal form: NFC, IDNA-safe, lower case throughout.
+
+    RFC 5321 lets a local part be case-sensitive, but no mail provider treats it so: folding
+    it keeps one person from becoming two subscribers, or from being re-subscribed by a CSV
+    that spells an unsubscribed address with other capitals.
+    """
     if "\r" in raw or "\n" in raw:
         raise AddressError("line break in address")
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise AddressError(str(exc)) from None
-    local, _, domain = result.normalized.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    return result.normalized.lower()
 
 
 def normalise_language(raw: str | None) -> str | None:
@@ -84,15 +88,20 @@ class AddResult:
 
 
 def add(
-    session: Session, email: str, *, list_slug: str, language: str, name: str = "",
-    timezone: str = "Asia/Almaty", status: str = "active", now: datetime | None = None,
+    session: Session, email: str, *, list_slug: str, language: str | None, name: str = "",
+    timezone: str | None = None, status: str = "active", now: datetime | None = None,
+    default_language: str = "kk", default_timezone: str = "Asia/Almaty",
 ) -> AddResult:
     """Add or update a subscriber and subscribe them to `list_slug`.
 
     An address that unsubscribed, bounced or complained is left as it is ("skipped").
     A new subscription's cursor starts now: a new subscriber gets only what comes after.
+    `language`, `timezone` and `name` change an existing subscriber only when given (not
+    None/empty): a re-import without those columns keeps what the subscriber chose.
     """
     now = now or utcnow()
+    # Names end up in the To: header; line breaks and controls never get that far.
+    name = " ".join(clean(name).split())
     email = normalise_email(email)
     mlist = ensure_list(session, list_slug, now)
     sub = by_email(session, email)
@@ -107,17 +116,20 @@ def add(
     outcome = "unchanged"
     if sub is None:
         sub = Subscriber(
-            email=email, name=name, language=language, timezone=timezone, status=status,
+            email=email, name=name, language=language or default_language,
+            timezone=timezone or default_timezone, status=status,
             token_id=secrets.token_hex(16), created_at=now, updated_at=now,
             confirmed_at=now if status == "active" else None,
         )
         session.add(sub)
         session.flush()
         outcome = "added"
-    elif (sub.name, sub.language, sub.timezone) != (name or sub.name, language, timezone):
-        sub.name, sub.language, sub.timezone = name or sub.name, language, timezone
-        sub.updated_at = now
-        outcome = "updated"
+    else:
+        wanted = (name or sub.name, language or sub.language, timezone or sub.timezone)
+        if (sub.name, sub.language, sub.timezone) != wanted:
+            sub.name, sub.language, sub.timezone = wanted
+            sub.updated_at = now
+            outcome = "updated"
     if subscription is None:
         session.add(Subscription(
             subscriber_id=sub.id, list_id=mlist.id,
@@ -200,6 +212,7 @@ class _Row:
     language: str
     timezone: str
     language_given: bool
+    timezone_given: bool = False
 
 
 def _decode_csv(data: bytes, name: str) -> tuple[str, str]:
@@ -308,7 +321,7 @@ def _parse_rows(
                         line, email, f"unknown language {raw_lang!r}, using {default_language}"
                     ))
                 lang = default_language
-            row = _Row(line, email, cell("name"), lang, zone_name, given)
+            row = _Row(line, email, cell("name"), lang, zone_name, given, bool(cell("timezone")))
             first = rows.get(email)
             if first is None:
                 rows[email] = row
@@ -317,8 +330,8 @@ def _parse_rows(
             first.name = first.name or row.name
             if not first.language_given and row.language_given:
                 first.language, first.language_given = row.language, True
-            if first.timezone == default_timezone:
-                first.timezone = row.timezone
+            if not first.timezone_given and row.timezone_given:
+                first.timezone, first.timezone_given = row.timezone, True
     except csv.Error as exc:
         report.rejected.append(RowNote(reader.line_num, "", f"malformed CSV: {exc}"))
     return list(rows.values())
@@ -352,8 +365,10 @@ def import_csv(
     with store.session() as session:
         for row in rows:
             result = add(
-                session, row.email, list_slug=list_slug, language=row.language, name=row.name,
-                timezone=row.timezone, now=now,
+                session, row.email, list_slug=list_slug, name=row.name, now=now,
+                language=row.language if row.language_given else None,
+                timezone=row.timezone if row.timezone_given else None,
+                default_language=row.language, default_timezone=row.timezone,
             )
             if result.outcome == "skipped":
                 why = _why(result.subscriber, list_slug)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEKLY = ROOT / "subscribers" / "weekly.csv"
@@ -29,7 +30,7 @@ def test_add_list_remove(cli) -> None:  # type: ignore[no-untyped-def]
     )
     docs = json.loads(cli("subscribers", "list", "--json").stdout)
     assert [(d["email"], d["name"], d["language"], d["lists"]) for d in docs] == [
-        ("Nurai@example.kz", "Нұрай", "kk", {"weekly": "active"})
+        ("nurai@example.kz", "Нұрай", "kk", {"weekly": "active"})
     ]
     assert cli("subscribers", "remove", "Nurai@example.kz").exit_code == 0
     again = cli("subscribers", "add", "Nurai@example.kz", "--list", "weekly")
@@ -69,3 +70,44 @@ def test_export_round_trips(cli, tmp_path: Path) -> None:  # type: ignore[no-unt
         cli("subscribers", "import", str(target), "--list", "weekly", "--json").stdout
     )
     assert (back["added"], back["updated"], back["unchanged"]) == (0, 0, 8)
+
+
+def test_address_case_does_not_make_a_second_subscriber_or_resubscribe(
+    cli: Any, tmp_path: Path
+) -> None:
+    """An unsubscribed address spelled with other capitals in a CSV stays unsubscribed."""
+    first = tmp_path / "a.csv"
+    first.write_text("email,name,language\nanna.ivanova@example.com,Анна,ru\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(first), "--list", "weekly").exit_code == 0
+    removed = cli("subscribers", "remove", "anna.ivanova@example.com", "--list", "weekly")
+    assert removed.exit_code == 0
+    again = tmp_path / "b.csv"
+    again.write_text("email,name,language\nAnna.Ivanova@Example.COM,Анна,ru\n", encoding="utf-8")
+    result = cli("subscribers", "import", str(again), "--list", "weekly", "--json")
+    assert json.loads(result.output)["skipped"], result.output
+    listed = json.loads(cli("subscribers", "list", "--json").output)
+    assert [d["email"] for d in listed] == ["anna.ivanova@example.com"]
+
+
+def test_reimport_without_language_keeps_the_subscribers_choice(cli: Any, tmp_path: Path) -> None:
+    """A CSV without language/timezone columns does not reset what subscribers chose."""
+    first = tmp_path / "a.csv"
+    first.write_text(
+        "email,name,language,timezone\nivan@example.org,Иван,ru,Europe/Moscow\n", encoding="utf-8"
+    )
+    assert cli("subscribers", "import", str(first), "--list", "weekly").exit_code == 0
+    bare = tmp_path / "b.csv"
+    bare.write_text("email,name\nivan@example.org,Иван\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(bare), "--list", "weekly").exit_code == 0
+    assert cli("subscribers", "add", "ivan@example.org", "--list", "weekly").exit_code == 0
+    (row,) = json.loads(cli("subscribers", "list", "--json").output)
+    assert (row["language"], row["timezone"]) == ("ru", "Europe/Moscow")
+
+
+def test_line_breaks_in_a_name_never_reach_a_header(cli: Any) -> None:
+    """`subscribers add --name` with CR/LF stores the name on one line."""
+    result = cli("subscribers", "add", "eve@example.org", "--list", "weekly",
+                 "--name", "Eve\r\nBcc: victim@example.org")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(cli("subscribers", "list", "--json").output)
+    assert row["name"] == "Eve Bcc: victim@example.org"

@@ -88,14 +88,14 @@ def add(
 ) -> None:
     """Add an address that already consented (no confirmation email is sent)."""
     lcfg = app.cfg.get_list(list_slug)
-    zone = zone or lcfg.timezone
-    if not subs.valid_timezone(zone):
+    if zone is not None and not subs.valid_timezone(zone):
         raise InputError(f"--timezone: unknown timezone {zone!r}", "use e.g. Asia/Almaty")
     try:
         with app.store.session() as s:
             result = subs.add(
-                s, email, list_slug=list_slug, language=language or lcfg.default_language,
-                name=name, timezone=zone,
+                s, email, list_slug=list_slug, language=language, name=name,
+                timezone=zone,
+                default_language=lcfg.default_language, default_timezone=lcfg.timezone,
             )
             address = result.subscriber.email
     except subs.AddressError as exc:
