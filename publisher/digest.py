@@ -219,7 +219,10 @@ def plan_issue(
             )
         )
         if again is None:
-            raise
+            # A concurrent one-off send numbered its issue first (another slot, the same
+            # number). Its recipients are busy now, so this run has nothing to create; the
+            # caller goes on to deliver the open issues, that one included.
+            return IssuePlan(list_slug=list_slug)
         return _existing(plan, again)
     finally:
         session.close()
@@ -245,17 +248,6 @@ def create_issue(
 
         write_archive(cfg, store, plan.issue_id)
     return plan.issue_id
-
-
-def open_issue(store: Any, list_slug: str) -> int | None:
-    """The oldest issue of the list that still has deliveries to make (resume it first)."""
-    with store.session() as s:
-        found: int | None = s.scalar(
-            select(DigestIssue.id).join(MailingList)
-            .where(MailingList.slug == list_slug, DigestIssue.status == "open")
-            .order_by(DigestIssue.number).limit(1)
-        )
-        return found
 
 
 def close_finished(session: Session, issue_ids: Sequence[int]) -> None:

@@ -154,3 +154,24 @@ def test_killed_send_resumes_and_sends_everyone_exactly_once(store_cfg: Config,
         assert json.loads(second.stdout)["sent"] == 60 - first
         counts = server.received()
     assert counts == Counter({p[0]: 1 for p in people})
+
+
+@pytest.mark.slow
+def test_two_sends_at_once_deliver_each_recipient_once(store_cfg: Config, store: Any) -> None:
+    """Two `publisher send` started together both succeed; every recipient gets one message."""
+    if store_cfg.store.url:
+        pytest.skip("one SQLite run is enough for the race")
+    people = [(f"race{i:03d}@example.org", ("kk", "ru", "en")[i % 3], f"R{i}") for i in range(90)]
+    populate(store, people)
+    with smtp_server(delay=0.01) as (server, port):
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")},
+               "PUBLISHER_DATA_DIR": str(store_cfg.data_dir), "PUBLISHER_SECRET_KEY": KEY,
+               "PUBLISHER_MAIL__TRANSPORT": "smtp", "PUBLISHER_SMTP__PORT": str(port)}
+        cmd = [sys.executable, "-m", "publisher", "send", "--list", "weekly", "--json"]
+        procs = [subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for _ in range(2)]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        for proc, (_, err) in zip(procs, outputs, strict=True):
+            assert proc.returncode == 0, err.decode()
+        counts = server.received()
+    assert counts == Counter({p[0]: 1 for p in people})
