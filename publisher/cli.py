@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -46,7 +47,11 @@ pass_app = click.make_pass_decorator(App)
 
 
 class Group(click.Group):
-    """Turns PublisherError into one line on stderr with its exit status (1 or 2)."""
+    """Turns failures into one line on stderr with an exit status (1 or 2).
+
+    An unexpected exception is a bug or an environment problem: the operator gets one line
+    and PUBLISHER_DEBUG=1 shows the traceback.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -54,6 +59,18 @@ class Group(click.Group):
         except PublisherError as exc:
             click.echo(f"publisher: error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("PUBLISHER_DEBUG"):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            click.echo(
+                f"publisher: error: {type(exc).__name__}: {first} "
+                "(hint: run again with PUBLISHER_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            sys.exit(1)
 
 
 @click.group(cls=Group, context_settings=CONTEXT)

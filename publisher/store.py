@@ -92,7 +92,14 @@ def open_store(cfg: Config) -> Store:
     """Open (and create or migrate) the configured store."""
     url = cfg.store_url
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url[len("sqlite:///") :]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PublisherError(
+                f"cannot create the data directory {folder}: {exc.strerror}",
+                "check data_dir in publisher.toml or PUBLISHER_DATA_DIR",
+            ) from None
     try:
         engine = make_engine(url)
         migrate(engine)

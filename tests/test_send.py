@@ -175,3 +175,17 @@ def test_two_sends_at_once_deliver_each_recipient_once(store_cfg: Config, store:
             assert proc.returncode == 0, err.decode()
         counts = server.received()
     assert counts == Counter({p[0]: 1 for p in people})
+
+
+def test_unreachable_relay_is_a_failure_not_a_success(cli: Any, store: Any) -> None:
+    """When the relay refuses every connection, `send` exits 1 with one line and a hint."""
+    populate(store)
+    from mail_helpers import free_port
+
+    cli.env.update({"PUBLISHER_SECRET_KEY": KEY, "PUBLISHER_MAIL__TRANSPORT": "smtp",
+                    "PUBLISHER_SMTP__PORT": str(free_port()), "PUBLISHER_SMTP__TIMEOUT": "2"})
+    result = cli("send", "--list", "weekly", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["deferred"] == 3
+    (line,) = result.stderr.strip().splitlines()
+    assert "no message was accepted" in line and "[smtp] host" in line

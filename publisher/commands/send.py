@@ -14,6 +14,7 @@ from publisher.config import Config
 from publisher.console import emit_json, warn
 from publisher.delivery import SendReport, count_due, drain
 from publisher.digest import create_issue, open_issues, plan_issue
+from publisher.errors import PublisherError
 
 
 def signing_key(cfg: Config) -> str:
@@ -83,6 +84,7 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> 
     )
     if as_json:
         emit_json({"list": list_slug, "created_issue_id": created, **report.as_dict()})
+        _fail_if_nothing_accepted(cfg, report)
         return
     if created is None and not report.issues:
         click.echo(f"Nothing new for list {list_slug}: no email sent.")
@@ -97,6 +99,17 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> 
                    "(possibly delivered; retried once).")
     if cfg.mail.transport == "maildir":
         click.echo(f"Messages are in {cfg.outbox_dir / 'new'}")
+    _fail_if_nothing_accepted(cfg, report)
+
+
+def _fail_if_nothing_accepted(cfg: Config, report: SendReport) -> None:
+    """Exit 1 when every attempt was deferred: a relay that is down must not look like success."""
+    if report.sent == 0 and report.deferred > 0:
+        raise PublisherError(
+            f"no message was accepted: {report.deferred} delivery(ies) deferred "
+            "(they are retried by the next send or by `publisher run`)",
+            f"check that [smtp] host {cfg.smtp.host}:{cfg.smtp.port} is reachable",
+        )
 
 
 def _send_and_wait(app: App, list_slug: str, as_json: bool) -> None:

@@ -1,0 +1,51 @@
+"""The command-line contract: -h everywhere, one-line errors, exit statuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import main
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=" ".join)
+def test_every_command_accepts_dash_h(path: tuple[str, ...]) -> None:
+    """`publisher <command> -h` prints help and exits 0 for every command."""
+    result = CliRunner().invoke(main, [*path, "-h"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_unusable_data_dir_is_one_line_with_a_hint(tmp_path: Path) -> None:
+    """A data_dir that cannot be created gives exit 1 and one line naming the setting."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["articles", "list"], env={"PUBLISHER_DATA_DIR": str(blocker / "var")},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "cannot create the data directory" in line and "PUBLISHER_DATA_DIR" in line
+
+
+def test_bad_config_is_exit_2(tmp_path: Path) -> None:
+    """A configuration error is bad usage: exit 2 and one line naming the key."""
+    path = tmp_path / "publisher.toml"
+    path.write_text("[smtp]\nport = 'many'\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(path), "status"], catch_exceptions=False)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "[smtp].port must be a number" in line
