@@ -190,6 +190,15 @@ def _blocks_json(blocks: list[Block]) -> list[dict[str, str]]:
     return [b.as_dict() for b in blocks]
 
 
+def _lookup(session: Session, key: str) -> tuple[str, Article | None]:
+    aid = article_id(key)
+    art = _pending(session).get(aid)
+    if art is None and aid not in session.info.get("articles.absent", ()):
+        with session.no_autoflush:
+            art = session.get(Article, aid)
+    return aid, art
+
+
 def save(session: Session, parsed: ParsedArticle, now: datetime | None = None) -> Outcome:
     """Insert or update one article inside the caller's transaction.
 
@@ -201,12 +210,16 @@ def save(session: Session, parsed: ParsedArticle, now: datetime | None = None) -
     now = now or utcnow()
     key = normalise_key(parsed.title)
     fp = fingerprint(parsed)
-    aid = article_id(key)
+    aid, art = _lookup(session, key)
+    if (
+        art is not None and art.date_stated and parsed.date is not None
+        and art.published_at.date() != parsed.date.date()
+    ):
+        # The same title on another stated day is another article ("Announcement" every
+        # month), not an edit; the dated key keeps both apart, and stable across re-imports.
+        key = f"{key} {parsed.date.date().isoformat()}"
+        aid, art = _lookup(session, key)
     pending = _pending(session)
-    art = pending.get(aid)
-    if art is None and aid not in session.info.get("articles.absent", ()):
-        with session.no_autoflush:
-            art = session.get(Article, aid)
     summary = parsed.summary or derive_summary(parsed.blocks)
     if art is not None and art.fingerprint == fp:
         return "unchanged"

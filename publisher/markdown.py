@@ -20,7 +20,8 @@ from publisher.jsonl import BadField, parse_date
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# The URL may hold one level of balanced parentheses (Wikipedia-style "Foo_(bar)").
+_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
 _EMPH = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
 _HINT = "start the file with a front matter block: ---, key: value lines, ---"
 

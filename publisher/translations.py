@@ -119,6 +119,15 @@ class ExportResult:
         return len(self.po)
 
 
+def _public_origin(origin: str) -> tuple[str, str]:
+    """(file name, line) of an article's origin: a PO goes to outside translators, and the
+    server's folder layout is none of their business."""
+    path, sep, line = origin.rpartition(":")
+    if not sep or not line.isdigit():
+        path, line = origin, ""
+    return Path(path).name, line
+
+
 def export(cfg: Config, store: Store, lang: str, *, now: datetime | None = None) -> ExportResult:
     """The missing, draft and outdated `lang` slots as a PO catalog (drafts and outdated
     translations are prefilled and marked fuzzy, the way msgmerge hands them back)."""
@@ -139,7 +148,7 @@ def export(cfg: Config, store: Store, lang: str, *, now: datetime | None = None)
             result.articles[state] = result.articles.get(state, 0) + 1
             src, slot = art.source_text, art.text(lang)
             notes = _notes(cfg, art, lang, state)
-            occurrence = [(art.origin, "")] if art.origin else []
+            occurrence = [_public_origin(art.origin)] if art.origin else []
             for name, kind, text in _fields(src):
                 extra = _field_note(kind, name, len(src.blocks))
                 prefill = _existing(slot, src, name).strip()

@@ -233,3 +233,22 @@ def test_repeated_title_in_another_file_starts_an_article(cli: Cli, tmp_path: Pa
     report = json.loads(cli("import", str(tmp_path / "001.txt"), "--json").output)
     assert report["totals"]["unchanged"] == 3
     assert len(_articles(cli)) == 17
+
+
+def test_same_title_on_another_stated_day_is_another_article(cli: Any, tmp_path: Path) -> None:
+    """One title on two stated dates keeps both articles; importing them again is a no-op."""
+    march = tmp_path / "march.txt"
+    march.write_text(
+        " date 2025-03-01 Announcement\n\nThe library is closed on Saturday for inventory work.\n",
+        encoding="utf-8",
+    )
+    april = tmp_path / "april.txt"
+    april.write_text(
+        " date 2025-04-01 Announcement\n\nThe spring career fair opens in the main hall.\n",
+        encoding="utf-8",
+    )
+    assert cli("import", str(march), str(april)).exit_code == 0
+    docs = json.loads(cli("articles", "list", "--json").stdout)
+    assert sorted(d["date"] for d in docs) == ["2025-03-01", "2025-04-01"]
+    again = json.loads(cli("import", str(march), str(april), "--json").stdout)
+    assert again["totals"]["new"] == 0 and again["totals"]["updated"] == 0

@@ -78,3 +78,16 @@ def test_markdown_without_title_is_rejected(cli: Cli, tmp_path: Path) -> None:
     path.write_text("---\nlang: en\n---\nJust a paragraph.\n", encoding="utf-8")
     result = cli("import", str(path))
     assert result.exit_code == 2 and "field 'title'" in result.stderr
+
+
+def test_markdown_links_keep_their_words_even_with_parentheses(cli: Cli, tmp_path: Path) -> None:
+    """Links whose URL holds parentheses become their text, with no stray ')' left behind."""
+    path = tmp_path / "links.md"
+    path.write_text(
+        "---\ntitle: Links\nlang: en\n---\n\nRead [the article](https://en.wikipedia.org/wiki/"
+        "Cornea_(anatomy)) or [click](javascript:alert(1)) today.\n",
+        encoding="utf-8",
+    )
+    assert cli("import", str(path)).exit_code == 0
+    (doc,) = json.loads(cli("articles", "list", "--json").stdout)
+    assert doc["blocks"][0]["text"] == "Read the article or click today."

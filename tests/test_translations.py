@@ -274,6 +274,9 @@ def test_cli_export_import_status(cli, tmp_path: Path) -> None:  # type: ignore[
     result = cli("translations", "export", "--lang", "ru", "-o", str(path))
     assert result.exit_code == 0, result.output
     po = polib.pofile(str(path))
+    # Translators see the file name and line, never the server's folders.
+    assert po[0].occurrences == [("news.txt", "1")]
+    assert str(tmp_path) not in path.read_text(encoding="utf-8")
     for entry in po:
         entry.msgstr = RU.get(entry.msgid, entry.msgid + " (ru)")
     po.save(str(path))
