@@ -18,6 +18,8 @@
   SQLite: one UPDATE whose subquery picks the due rows (SQLite has one writer, so the
   statement is the claim). A batch whose lease ran out is due again; only its rows not
   marked sent are sent again.
+- Every mark names its claim: a worker that stalled past its lease while another took the
+  row over records nothing (the row's owner does), and logs that it lost the row.
 - Claims carry host:pid so a rerun on the same host takes over at once the rows of a
   process that died; on another host they wait for the lease to expire.
 """
@@ -44,7 +46,14 @@ from publisher import tokens
 from publisher.config import Config
 from publisher.console import progress
 from publisher.digest import close_finished
-from publisher.message import DigestMessage, HeaderValueError, Recipient, load_articles, message_id
+from publisher.message import (
+    DigestMessage,
+    HeaderValueError,
+    Recipient,
+    load_articles,
+    message_id,
+    reader_timezone,
+)
 from publisher.models import (
     Delivery,
     DigestIssue,
@@ -108,11 +117,16 @@ class Job:
     email: str
     name: str
     token_id: str
+    timezone: str
+    claimer: str  # the claim this job was taken under; only it may record the answer
 
 
-def _worker_id() -> str:
-    # claimed_by is 64 characters: host:pid:random:batch must fit.
-    return f"{socket.gethostname()[:32]}:{os.getpid()}"
+def claimer_id() -> str:
+    """host:pid:random, the prefix of a process's claims (a batch number follows it).
+
+    claimed_by is 64 characters: host:pid:random:batch must fit.
+    """
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def claim_lease(cfg: Config) -> timedelta:
@@ -212,6 +226,7 @@ def _claim(
                 Delivery.lang, Delivery.article_ids, Delivery.cursor_to, Delivery.last_reply,
                 Delivery.attempts, Subscriber.id, Subscriber.email, Subscriber.name,
                 Subscriber.token_id, Subscriber.status, Subscription.status,
+                Subscriber.timezone,
             )
             .join(DigestIssue, DigestIssue.id == Delivery.issue_id)
             .join(MailingList, MailingList.id == DigestIssue.list_id)
@@ -233,6 +248,7 @@ def _claim(
                 window_end=r[5], issue_created=r[6], lang=r[7], article_ids=tuple(r[8]),
                 cursor_to=r[9], attempts=r[11], last_reply=r[10],
                 subscriber_id=r[12], email=r[13], name=r[14], token_id=r[15],
+                timezone=r[18], claimer=claimer,
             ))
         if inactive:
             s.execute(
@@ -264,7 +280,10 @@ def _backoff(attempts: int) -> timedelta:
 
 _MARK = (
     update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("d_id"), _DELIVERIES.c.state == "sending")
+    .where(
+        _DELIVERIES.c.id == bindparam("d_id"), _DELIVERIES.c.state == "sending",
+        _DELIVERIES.c.claimed_by == bindparam("d_claimer"),
+    )
     .values(
         state=bindparam("d_state"), attempts=_DELIVERIES.c.attempts + 1,
         last_reply=bindparam("d_reply"), message_id=bindparam("d_mid"),
@@ -305,64 +324,112 @@ def _verdict(cfg: Config, job: Job, outcome: Outcome, now: datetime) -> tuple[st
     return "deferred", reply, now + _backoff(job.attempts + 1)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    job: Job
+    mid: str
+    state: str
+    reply: str
+    next_at: datetime
+
+
+class _LeaseLost(Exception):
+    """A mark matched fewer rows than answers: some row is another claim's now."""
+
+
 def _record(
     cfg: Config, store: Any, results: list[tuple[Job, Outcome, str]]
 ) -> tuple[Counter[str], list[tuple[int, str]]]:
-    """One transaction for the answers that arrived since the previous commit."""
+    """One transaction for the answers that arrived since the previous commit.
+
+    Returns the tally and (delivery id, state) of each answer recorded. An answer to a row
+    whose lease ran out and that another claim took over is not recorded: that claim owns
+    the row, and its own answer is the one that counts.
+    """
     now = utcnow()
-    marks, cursors, bounces, tally, states = [], [], [], Counter[str](), []
+    tally, answers = Counter[str](), []
     for job, outcome, mid in results:
         state, reply, next_at = _verdict(cfg, job, outcome, now)
-        marks.append({
-            "d_id": job.id, "d_state": state, "d_reply": reply, "d_mid": mid,
-            "d_next": next_at, "d_sent": now if state == "sent" else None, "d_now": now,
-        })
-        states.append((job.id, state))
+        answers.append(_Answer(job, mid, state, reply, next_at))
         if outcome.kind == "dropped":
             tally["possibly_delivered"] += 1
             log.warning("%s <%s>: %s", mid, job.email, reply)
-        if state == "sent":
-            cursors.append({
-                "s_sub": job.subscriber_id, "s_list": job.list_id, "s_cursor": job.cursor_to,
-                "s_now": now,
-            })
-        elif state == "bounced":
-            bounces.append({"b_id": job.subscriber_id, "b_now": now})
+    try:
+        return tally, _write(store, answers, now, one_by_one=False)
+    except _LeaseLost:  # rolled back: mark row by row to tell which rows are still ours
+        return tally, _write(store, answers, now, one_by_one=True)
+
+
+def _write(
+    store: Any, answers: list[_Answer], now: datetime, *, one_by_one: bool
+) -> list[tuple[int, str]]:
+    marks = [{
+        "d_id": a.job.id, "d_claimer": a.job.claimer, "d_state": a.state, "d_reply": a.reply,
+        "d_mid": a.mid, "d_next": a.next_at, "d_sent": now if a.state == "sent" else None,
+        "d_now": now,
+    } for a in answers]
     with store.session() as s:
         conn = s.connection()
-        conn.execute(_MARK, marks)
+        if not one_by_one:
+            # The common case, one statement: every mark matched its row.
+            if conn.execute(_MARK, marks).rowcount != len(marks):
+                raise _LeaseLost
+            kept = answers
+        else:
+            kept = []
+            for a, mark in zip(answers, marks, strict=True):
+                if conn.execute(_MARK, mark).rowcount:
+                    kept.append(a)
+                    continue
+                log.warning("delivery %d <%s>: answer %r came after claim %s ran out; another "
+                            "claim owns the row now and records its own answer",
+                            a.job.id, a.job.email, a.state, a.job.claimer)
+        cursors = [{"s_sub": a.job.subscriber_id, "s_list": a.job.list_id,
+                    "s_cursor": a.job.cursor_to, "s_now": now} for a in kept if a.state == "sent"]
+        bounces = [{"b_id": a.job.subscriber_id, "b_now": now}
+                   for a in kept if a.state == "bounced"]
         if cursors:
             conn.execute(_CURSOR, cursors)
         if bounces:
             conn.execute(_BOUNCE, bounces)
-    return tally, states
+    return [(a.job.id, a.state) for a in kept]
 
 
 def _release(store: Any, jobs: list[Job]) -> None:
     """Give claimed-but-unsent rows back (a stop request arrived before they were sent)."""
-    if not jobs:
+    groups: dict[tuple[str, str], list[int]] = {}
+    for j in jobs:
+        # A row with earlier attempts came from `deferred`: keep its backoff history.
+        state = "deferred" if j.attempts > 0 else "queued"
+        groups.setdefault((state, j.claimer), []).append(j.id)
+    if not groups:
         return
     with store.session() as s:
-        for state in ("queued", "deferred"):
-            # A row with earlier attempts came from `deferred`: keep its backoff history.
-            ids = [j.id for j in jobs if (state == "deferred") == (j.attempts > 0)]
-            if ids:
-                s.execute(
-                    update(Delivery).where(Delivery.id.in_(ids), Delivery.state == "sending")
-                    .values(state=state, claimed_by="", claimed_until=None)
-                    .execution_options(synchronize_session=False)
-                )
+        for (state, claimer), ids in groups.items():
+            # Only rows still ours: one taken over after our lease ran out is not ours to free.
+            s.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state == "sending",
+                       Delivery.claimed_by == claimer)
+                .values(state=state, claimed_by="", claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
 
 class _Messages:
-    """DigestMessage per (issue, language, article set), rendered on first use."""
+    """DigestMessage per (issue, language, timezone, article set), rendered on first use."""
 
     def __init__(self, cfg: Config, store: Any, key: str) -> None:
         self.cfg, self.store, self.key = cfg, store, key
-        self._cache: dict[tuple[int, str, tuple[str, ...]], DigestMessage] = {}
+        self._cache: dict[tuple[int, str, str, tuple[str, ...]], DigestMessage] = {}
+        self._zones: dict[tuple[str, str], str] = {}  # (list, stored tz) -> tz used
 
     def get(self, job: Job) -> DigestMessage:
-        k = (job.issue_id, job.lang, job.article_ids)
+        tz = self._zones.get((job.list_slug, job.timezone))
+        if tz is None:
+            tz = reader_timezone(self.cfg.get_list(job.list_slug), job.timezone)
+            self._zones[job.list_slug, job.timezone] = tz
+        k = (job.issue_id, job.lang, tz, job.article_ids)
         found = self._cache.get(k)
         if found is None:
             if len(self._cache) > 256:
@@ -371,7 +438,7 @@ class _Messages:
                 arts = load_articles(s, job.article_ids)
                 found = DigestMessage(
                     self.cfg, self.cfg.get_list(job.list_slug), job.number, job.window_end,
-                    job.lang, arts, key=self.key,
+                    job.lang, arts, key=self.key, tz=tz,
                 )
             self._cache[k] = found
         return found
@@ -387,7 +454,7 @@ async def drain(
     `claimer`: the prefix of this run's claims (a worker's id); default host:pid:random.
     """
     key = key or tokens.secret_key(cfg.secret_key)
-    prefix = claimer or f"{_worker_id()}:{uuid.uuid4().hex[:8]}"
+    prefix = claimer or claimer_id()
     lease = claim_lease(cfg)
     started = time.monotonic()
     report = SendReport()
@@ -438,7 +505,7 @@ async def drain(
             if stop and stop.is_set():
                 unsent.append(job)
                 continue
-            mid = message_id(cfg, job.list_slug, job.number, job.id)
+            mid = message_id(cfg, job.list_slug, job.number, job.id, job.issue_created)
             try:
                 msg = messages.get(job)
                 data = msg.personalise(Recipient(job.email, job.name, job.token_id, mid))

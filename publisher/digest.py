@@ -16,7 +16,7 @@ A recipient gets what became available after their subscription cursor up to the
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from publisher.articles import all_articles
 from publisher.config import Config, ListConfig
+from publisher.i18n import gettext
 from publisher.models import (
     Article,
     Delivery,
@@ -297,7 +298,7 @@ def preview(
         chosen = [by_id[i] for i in catalog.after(lang, since)]
         base = cfg.site.base_url.rstrip("/")
         html_body, _ = render_bodies(
-            cfg, lcfg, number, now, lang, chosen, greeting=_hello(lang),
+            cfg, lcfg, number, now, lang, chosen, greeting=gettext(lang, "Hello!"),
             view_url=f"{base}/{lang}/digests/{list_slug}/{number}/",
             unsubscribe_url=f"{base}/unsubscribe/preview",
             preferences_url=f"{base}/preferences/preview",
@@ -306,12 +307,4 @@ def preview(
 
 
 def _with_lang(lcfg: ListConfig, lang: str) -> ListConfig:
-    from dataclasses import replace
-
     return replace(lcfg, languages=[*lcfg.languages, lang])
-
-
-def _hello(lang: str) -> str:
-    from publisher.i18n import gettext
-
-    return gettext(lang, "Hello!")

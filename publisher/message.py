@@ -1,11 +1,12 @@
-"""Digest emails: render once per (issue, language, article set), personalise bytes per recipient.
+"""Digest emails: render once per (issue, language, timezone, article set), personalise bytes.
 
 Building an EmailMessage and serialising it with the email package costs milliseconds per
 message, several times the SMTP cost. Here the Jinja2 rendering and CSS inlining happen
-once per (issue, language, article set); the result keeps random markers where the
-personal parts go (greeting, unsubscribe and preferences links). Per recipient the marked
-bodies are joined with the recipient's values, base64-encoded (so any UTF-8 and any line
-length is safe) and framed with hand-built headers: a few microseconds of C work.
+once per (issue, language, reader's timezone, article set); the result keeps random
+markers where the personal parts go (greeting, unsubscribe and preferences links). Per
+recipient the marked bodies are joined with the recipient's values, base64-encoded (so any
+UTF-8 and any line length is safe) and framed with hand-built headers: a few microseconds
+of C work.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import secrets
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import css_inline
 
@@ -27,7 +29,7 @@ from publisher import tokens
 from publisher.atomic import write_text
 from publisher.config import Config, ListConfig
 from publisher.content import pick
-from publisher.i18n import DIRECTION, environment, format_date, gettext, locale
+from publisher.i18n import DIRECTION, environment, format_date, gettext, locale, zone
 from publisher.models import Article, DigestIssue, MailingList, utcnow
 
 _INLINER = css_inline.CSSInliner()
@@ -87,12 +89,25 @@ def archive_url(cfg: Config, lang: str, list_slug: str, number: int) -> str:
     return f"{cfg.site.base_url.rstrip('/')}/{lang}/digests/{list_slug}/{number}/"
 
 
-def subject(lcfg: ListConfig, number: int, window_end: datetime, lang: str) -> str:
+def subject(
+    lcfg: ListConfig, number: int, window_end: datetime, lang: str, tz: str | None = None
+) -> str:
     """E.g. "Апталық дайджест №12 — 2026 ж. 21 қараша"."""
     return gettext(lang, "%(title)s No. %(number)s — %(date)s") % {
         "title": list_title(lcfg, lang), "number": number,
-        "date": format_date(window_end, lang, lcfg.timezone, "long"),
+        "date": format_date(window_end, lang, tz or lcfg.timezone, "long"),
     }
+
+
+def reader_timezone(lcfg: ListConfig, tz: str | None) -> str:
+    """The reader's timezone when it names a known zone, else the list's."""
+    if tz:
+        try:
+            zone(tz)
+            return tz
+        except (ValueError, ZoneInfoNotFoundError):
+            pass
+    return lcfg.timezone
 
 
 def list_title(lcfg: ListConfig, lang: str) -> str:
@@ -104,7 +119,7 @@ def _language_in(lang: str, reader: str) -> str:
     return locale(lang).get_display_name(locale(reader)) or lang
 
 
-def _items(cfg: Config, lcfg: ListConfig, lang: str, articles: Sequence[Article]) -> list[Any]:
+def _items(cfg: Config, lang: str, tz: str, articles: Sequence[Article]) -> list[Any]:
     items = []
     for art in articles:
         shown = pick(art, lang, cfg.i18n.fallback)
@@ -115,8 +130,7 @@ def _items(cfg: Config, lcfg: ListConfig, lang: str, articles: Sequence[Article]
             "title": shown.text.title, "url": article_url(cfg, lang, art.slug),
             "lang": shown.lang, "dir": DIRECTION[shown.lang], "is_fallback": shown.is_fallback,
             "language_name": _language_in(shown.lang, lang),
-            "date_text": format_date(art.published_at, lang, lcfg.timezone) if art.date_stated
-            else "",
+            "date_text": format_date(art.published_at, lang, tz) if art.date_stated else "",
             "summary": summary,
             "summary_wrapped": textwrap.fill(summary, 72, subsequent_indent="   "),
         })
@@ -126,14 +140,16 @@ def _items(cfg: Config, lcfg: ListConfig, lang: str, articles: Sequence[Article]
 def render_bodies(
     cfg: Config, lcfg: ListConfig, number: int, window_end: datetime, lang: str,
     articles: Sequence[Article], *, greeting: str, view_url: str, unsubscribe_url: str,
-    preferences_url: str, archive: bool = False,
+    preferences_url: str, archive: bool = False, tz: str | None = None,
 ) -> tuple[str, str]:
-    """(HTML with CSS inlined, plain text) of one digest in `lang`."""
+    """(HTML with CSS inlined, plain text) of one digest in `lang`, dates in `tz`."""
     env = environment(lang)
+    tz = tz or lcfg.timezone
     ctx = {
-        "subject": subject(lcfg, number, window_end, lang), "list_title": list_title(lcfg, lang),
-        "number": number, "date_text": format_date(window_end, lang, lcfg.timezone, "long"),
-        "articles": _items(cfg, lcfg, lang, articles), "greeting": greeting,
+        "subject": subject(lcfg, number, window_end, lang, tz),
+        "list_title": list_title(lcfg, lang), "number": number,
+        "date_text": format_date(window_end, lang, tz, "long"),
+        "articles": _items(cfg, lang, tz, articles), "greeting": greeting,
         "view_url": view_url, "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url, "archive": archive,
         "home_url": f"{cfg.site.base_url.rstrip('/')}/{lang}/",
@@ -153,20 +169,24 @@ class Recipient:
 
 
 class DigestMessage:
-    """One (issue, language, article set) rendered; `personalise` makes each recipient's bytes."""
+    """One (issue, language, timezone, article set) rendered; `personalise` makes each
+    recipient's bytes. Only dates depend on the timezone, and a list's readers live in a
+    handful of zones, so this adds a few renders per issue, not one per recipient."""
 
     def __init__(
         self, cfg: Config, lcfg: ListConfig, number: int, window_end: datetime, lang: str,
         articles: Sequence[Article], *, key: str, date: datetime | None = None,
+        tz: str | None = None,
     ) -> None:
-        self.cfg, self.lcfg, self.lang, self.key = cfg, lcfg, lang, key
+        self.lcfg, self.key = lcfg, key
+        tz = tz or lcfg.timezone
         self.base_url = cfg.site.base_url.rstrip("/")
         nonce = secrets.token_hex(6)
         mark = {m: f"%%PUB-{nonce}-{m}%%" for m in _MARKERS}
         html_body, text_body = render_bodies(
             cfg, lcfg, number, window_end, lang, articles, greeting=mark["GREETING"],
             view_url=archive_url(cfg, lang, lcfg.slug, number),
-            unsubscribe_url=mark["UNSUBSCRIBE"], preferences_url=mark["PREFERENCES"],
+            unsubscribe_url=mark["UNSUBSCRIBE"], preferences_url=mark["PREFERENCES"], tz=tz,
         )
         pattern = re.compile("(" + "|".join(re.escape(v) for v in mark.values()) + ")")
         names = {v: k for k, v in mark.items()}
@@ -175,7 +195,7 @@ class DigestMessage:
         self._text = [names.get(p, p) for p in pattern.split(text_body)]
         self._hello_named = gettext(lang, "Hello, %(name)s!")
         self._hello = gettext(lang, "Hello!")
-        self.subject = subject(lcfg, number, window_end, lang)
+        self.subject = subject(lcfg, number, window_end, lang, tz)
         sender_name, self.sender = parseaddr(lcfg.from_address or cfg.mail.from_address)
         domain = check_header("domain", cfg.mail.domain)
         self.boundary = f"=_pub_{secrets.token_hex(12)}"
@@ -232,9 +252,17 @@ class DigestMessage:
         ))
 
 
-def message_id(cfg: Config, list_slug: str, number: int, delivery_id: int) -> str:
-    """Stable per delivery, so a retry after a dropped connection can be deduplicated."""
-    return f"{list_slug}.{number}.{delivery_id}@{cfg.mail.domain}"
+def message_id(
+    cfg: Config, list_slug: str, number: int, delivery_id: int, issue_created: datetime
+) -> str:
+    """Stable per delivery, so a retry after a dropped connection can be deduplicated.
+
+    Delivery ids and issue numbers start again in a reset or new store; the issue's
+    creation instant (microseconds, stored with it) does not, so a receiver never sees
+    an earlier message's id on a new one.
+    """
+    stamp = issue_created.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+    return f"{list_slug}.{number}.{delivery_id}.{stamp}@{cfg.mail.domain}"
 
 
 def load_articles(session: Any, ids: Sequence[str]) -> list[Article]:

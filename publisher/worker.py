@@ -19,7 +19,6 @@ import os
 import signal
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.config import Config
 from publisher.console import progress, warn
-from publisher.delivery import Job, SendReport, drain
+from publisher.delivery import Job, SendReport, claimer_id, drain
 from publisher.eventlog import EventLog
 from publisher.models import Delivery, utcnow
 from publisher.models import Worker as WorkerRow
@@ -42,11 +41,6 @@ log = logging.getLogger("publisher.worker")
 MISSED_BEATS = 3
 # Rows of workers gone longer than this are removed when a worker starts.
 FORGET_AFTER = timedelta(days=1)
-
-
-def make_id() -> str:
-    """host:pid:random (fits the 64-character claim column with a batch number after it)."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ class Worker:
         self.cfg = replace(cfg, smtp=replace(cfg.smtp, connections=max(1, conns)))
         self.store = store
         self.key = key
-        self.id = worker_id or make_id()
+        self.id = worker_id or claimer_id()
         self.events = events
         self.sent = 0
         self.report = SendReport()

@@ -4,6 +4,7 @@ faults, and builders for articles and subscribers."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 from collections import Counter
@@ -16,6 +17,8 @@ from aiosmtpd.controller import Controller
 
 from publisher import subscribers
 from publisher.articles import Block, ParsedArticle, TextInput, article_id, normalise_key, save
+
+_MESSAGE_ID = re.compile(rb"^Message-ID: <([^>\r\n]+)>", re.MULTILINE | re.IGNORECASE)
 
 
 def free_port() -> int:
@@ -31,6 +34,7 @@ class Collector:
     full...@  -> 552 5.2.2 at DATA   drop...@  -> connection dropped after DATA (every time)
     flaky...@ -> dropped after DATA the first time, accepted after
     `delay` seconds pass before the 250 (a killed client never gets it: nothing recorded).
+    `attempted` keeps every DATA attempt (a dropped one too) as (recipient, message bytes).
     `hold()`: from then on DATA is left unanswered and never recorded (until `release()`, when
     it is refused with 451), so a client killed while held has no 250 it could not mark.
     """
@@ -39,6 +43,7 @@ class Collector:
         self.delay = delay
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.attempts: Counter[str] = Counter()
+        self.attempted: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
         self._held = threading.Event()
 
@@ -63,6 +68,7 @@ class Collector:
         local = rcpt.split("@")[0]
         with self.lock:
             self.attempts[rcpt] += 1
+            self.attempted.append((rcpt, envelope.content))
             tries = self.attempts[rcpt]
         if local.startswith("full"):
             return "552 5.2.2 Mailbox full"
@@ -78,6 +84,12 @@ class Collector:
         with self.lock:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 2.0.0 Queued"
+
+    def message_ids(self, rcpt: str) -> list[str]:
+        """The Message-ID of each DATA attempt to `rcpt`, in order."""
+        with self.lock:
+            sent = [data for to, data in self.attempted if to == rcpt]
+        return [m.group(1).decode() if (m := _MESSAGE_ID.search(data)) else "" for data in sent]
 
     def received(self) -> Counter[str]:
         with self.lock:

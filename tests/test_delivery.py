@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mail_helpers import T0, Collector, article, smtp_server, subscriber
 from sqlalchemy import select, update
 
+from publisher import subscribers
 from publisher.config import Config
-from publisher.delivery import deliver
+from publisher.delivery import _claim, _record, _release, deliver
 from publisher.digest import create_issue
 from publisher.models import Delivery, DigestIssue, Subscriber, Subscription, utcnow
+from publisher.store import open_store
+from publisher.transport import Outcome
 
 KEY = "test-signing-key"
 
@@ -154,3 +161,88 @@ def test_server_down_defers_everything(store_cfg: Config, store: Any) -> None:
     report = deliver(cfg, store, key=KEY)
     assert report.deferred == 2 and report.sent == 0
     assert {v[0] for v in ledger(store).values()} == {"deferred"}
+
+
+def test_message_id_is_kept_on_retry_and_new_in_a_fresh_store(
+    smtp_cfg: Config, store: Any, server: tuple[Collector, int], tmp_path: Path
+) -> None:
+    """A retried message keeps its Message-ID; a reset store's first issue never reuses it."""
+    prepare(smtp_cfg, store, "flaky@example.org")
+    deliver(smtp_cfg, store, key=KEY)
+    first, retry = server[0].message_ids("flaky@example.org")  # dropped after DATA, then 250
+    assert first == retry and first.endswith("@news.example.kz")
+    with store.session() as s:
+        assert s.scalar(select(Delivery.message_id)) == first
+    # The same list, issue number and delivery id again, in an empty store.
+    fresh_cfg = replace(smtp_cfg, data_dir=tmp_path / "fresh",
+                        store=replace(smtp_cfg.store, url=""))
+    fresh = open_store(fresh_cfg)
+    try:
+        prepare(fresh_cfg, fresh, "flaky@example.org")
+        deliver(fresh_cfg, fresh, key=KEY)
+    finally:
+        fresh.close()
+    again = server[0].message_ids("flaky@example.org")[2]
+    assert again != first
+    assert again.startswith("weekly.1.1.") and first.startswith("weekly.1.1.")
+
+
+def outbox(cfg: Config) -> dict[str, EmailMessage]:
+    """Recipient address -> the message the maildir transport wrote for them."""
+    found = {}
+    for path in (cfg.outbox_dir / "new").glob("*.eml"):
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        found[msg["To"].addresses[0].addr_spec] = msg
+    return found
+
+
+def test_dates_follow_each_readers_timezone(store_cfg: Config, store: Any) -> None:
+    """An article of 2025-04-07 02:00 UTC is dated 7 апреля in Almaty, 6 апреля in New York."""
+    at = datetime(2025, 4, 7, 2, 0, tzinfo=UTC)
+    article(store, "Новость из двух часовых поясов", lang="ru", at=at)
+    for addr, tz in (("almaty@example.org", "Asia/Almaty"), ("ny@example.org", "America/New_York")):
+        with store.session() as s:
+            subscribers.add(s, addr, list_slug="weekly", language="ru", timezone=tz,
+                            now=at - timedelta(days=1))
+    # 03:00 UTC: 08:00 on the 7th in Almaty, 23:00 on the 6th in New York.
+    assert create_issue(store_cfg, store, "weekly", now=at + timedelta(hours=1)) is not None
+    assert deliver(store_cfg, store, key=KEY).sent == 2
+    got = outbox(store_cfg)
+    for addr, day, other in (("almaty@example.org", "7", "6"), ("ny@example.org", "6", "7")):
+        msg = got[addr]
+        body = msg.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert f"{day} апреля 2025" in text and f"{other} апреля" not in text
+        assert " ".join(msg["Subject"].split()).endswith(f"{day} апреля 2025 г.")
+
+
+def test_a_stale_claim_cannot_mark_rows_another_worker_took_over(
+    store_cfg: Config, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker that stalled past its lease records nothing on a row another worker re-claimed."""
+    prepare(store_cfg, store, "kept@example.org", "lost@example.org")
+    lease = timedelta(minutes=5)
+    jobs_a, _ = _claim(store, "host-a:1:aaaa:0", 10, None, lease)
+    kept, lost = sorted(jobs_a, key=lambda j: j.email)
+    with store.session() as s:  # A stalls; the lease of one of its rows runs out
+        s.execute(update(Delivery).where(Delivery.id == lost.id)
+                  .values(claimed_until=utcnow() - timedelta(seconds=1)))
+    (job_b,), _ = _claim(store, "host-b:2:bbbb:0", 10, None, lease)
+    assert job_b.id == lost.id
+    accepted = Outcome("accepted", 250, "2.0.0 Queued")
+    with caplog.at_level(logging.WARNING, logger="publisher.delivery"):
+        answers = [(kept, accepted, "a.1@d"), (lost, accepted, "a.2@d")]
+        _, states = _record(store_cfg, store, answers)
+        _release(store, [lost])  # A stopping must not free B's row either
+    assert states == [(kept.id, "sent")]
+    assert f"delivery {lost.id} <lost@example.org>" in caplog.text
+    with store.session() as s:
+        rows = {r[0]: tuple(r[1:]) for r in s.execute(
+            select(Delivery.id, Delivery.state, Delivery.claimed_by, Delivery.message_id))}
+    assert rows[lost.id] == ("sending", "host-b:2:bbbb:0", "")
+    assert rows[kept.id] == ("sent", "", "a.1@d")
+    assert cursor(store, "lost@example.org") == T0 - timedelta(days=1)
+    _, states = _record(store_cfg, store, [(job_b, accepted, "a.2@d")])
+    assert states == [(lost.id, "sent")]
