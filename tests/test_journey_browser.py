@@ -1,7 +1,8 @@
 """The subscriber's whole journey in headless Chromium against `publisher serve`'s app.
 
-Open /ru/, subscribe, read the confirmation from a real SMTP server, click its link,
-receive the Russian digest, leave with one click. Screenshots go to tests/artifacts/.
+Open /ru/, subscribe, read the confirmation from a real SMTP server, open its link and
+press the button, receive the Russian digest, leave with one click. Screenshots go to
+tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -180,8 +181,15 @@ def test_subscribe_confirm_receive_unsubscribe(page: Any, served: Served) -> Non
     confirmation = served.wait_for_mail(address, 1)
     assert confirmation["Content-Language"] == "ru"
     page.goto(_link(confirmation, "confirm"))
+    assert page.evaluate("document.documentElement.lang") == "ru"
+    _shot(page, "4-confirm")
+    with served.store.session() as s:
+        sub = by_email(s, address)
+        assert sub is not None and sub.status == "pending"  # opening the link is not enough
+    page.get_by_role("button", name="Подтвердить подписку").click()
+    page.wait_for_load_state()
     assert page.locator("[role=status]").is_visible()
-    _shot(page, "4-confirmed")
+    _shot(page, "5-confirmed")
     with served.store.session() as s:
         sub = by_email(s, address)
         assert sub is not None and (sub.status, sub.language, sub.name) == (
@@ -216,14 +224,14 @@ def test_subscribe_confirm_receive_unsubscribe(page: Any, served: Served) -> Non
     )
     assert unsubscribe is not None
     page.goto(unsubscribe.group(1))
-    _shot(page, "5-unsubscribe")
+    _shot(page, "6-unsubscribe")
     with served.store.session() as s:
         sub = by_email(s, address)
         assert sub is not None  # opening the page changed nothing yet
     page.get_by_role("button").click()
     page.wait_for_load_state()
     assert page.locator("[role=status]").is_visible()
-    _shot(page, "6-unsubscribed")
+    _shot(page, "7-unsubscribed")
     later = create_issue(served.cfg, served.store, "weekly", now=now + timedelta(days=8))
     if later is not None:
         assert _off_loop(deliver, served.cfg, served.store, issue_id=later).sent == 0

@@ -141,7 +141,7 @@ def test_subscribe_page_is_localized_and_accessible(client: Client) -> None:
 def test_double_opt_in_in_the_chosen_language(
     client: Client, web_cfg: Config, web_store: Store
 ) -> None:
-    """Subscribing mails a Russian confirmation; its link activates the subscription once."""
+    """Subscribing mails a Russian confirmation; its link's button activates it, once."""
     answer = _subscribe(client, "anna@example.org")
     assert answer.status_code == 200 and 'role="status"' in answer.text
     assert _statuses(web_store, "anna@example.org") == ("pending", {"weekly": "pending"})
@@ -151,12 +151,37 @@ def test_double_opt_in_in_the_chosen_language(
     assert str(msg["Subject"]).startswith("Подтвердите подписку")
     assert '<html lang="ru"' in html_of(msg) and "Анна" in text_of(msg)
     assert "Еженедельный дайджест" in text_of(msg)
-    confirmed = client.get(link(msg))
+    confirmed = client.post(link(msg))
     assert confirmed.status_code == 200 and '<html lang="ru"' in confirmed.text
+    assert "Подписка подтверждена" in confirmed.text
+    assert confirmed.headers["cache-control"] == "no-store"
     assert _statuses(web_store, "anna@example.org") == ("active", {"weekly": "active"})
-    again = client.get(link(msg))
-    assert again.status_code == 200
+    again = client.post(link(msg))
+    assert again.status_code == 200 and 'role="status"' in again.text
     assert _statuses(web_store, "anna@example.org") == ("active", {"weekly": "active"})
+
+
+def test_opening_the_confirm_link_never_confirms(
+    client: Client, web_cfg: Config, web_store: Store
+) -> None:
+    """A GET (a mail scanner prefetching the link) only shows a localized button."""
+    _subscribe(client, "scanned@example.org")
+    path = link(outbox(web_cfg)[0])
+    for method in ("GET", "HEAD", "GET"):
+        page = client.request(method, path)
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert _statuses(web_store, "scanned@example.org") == ("pending", {"weekly": "pending"})
+    assert '<html lang="ru"' in page.text and "<script" not in page.text
+    assert f'<form method="post" action="{path}">' in page.text
+    assert "Подтвердите, что хотите получать:" in page.text and "Еженедельный дайджест" in page.text
+    assert "Подтвердить подписку" in page.text
+    switched = client.get(f"{path}?lang=kk")
+    assert f'<form method="post" action="{path}?lang=kk">' in switched.text
+    assert '<html lang="kk"' in client.post(f"{path}?lang=kk").text
+    assert _statuses(web_store, "scanned@example.org") == ("active", {"weekly": "active"})
+    opened_after = client.get(path)
+    assert opened_after.status_code == 200 and 'role="status"' in opened_after.text
+    assert "<form" not in opened_after.text.split("<main", 1)[1]
 
 
 def test_tokens_carry_no_address(client: Client, web_cfg: Config) -> None:
@@ -201,8 +226,9 @@ def test_one_live_confirmation_per_address(web_cfg: Config, web_store: Store) ->
         _subscribe(client, "twice@example.org", ip="198.51.100.8")
         first, second = outbox(web_cfg)
         assert client.get(link(first)).status_code == 410  # superseded, though unexpired
+        assert client.post(link(first)).status_code == 410
         assert _statuses(web_store, "twice@example.org")[0] == "pending"
-        assert client.get(link(second)).status_code == 200
+        assert client.post(link(second)).status_code == 200
     assert _statuses(web_store, "twice@example.org")[0] == "active"
 
 
@@ -213,15 +239,19 @@ def test_confirmation_link_expires(web_cfg: Config, web_store: Store) -> None:
         _subscribe(Client(create_app(web_cfg, web_store)), "late@example.org")
     [msg] = outbox(web_cfg)
     with time_machine.travel(start + timedelta(hours=71, minutes=59), tick=False):
-        assert Client(create_app(web_cfg, web_store)).get(link(msg)).status_code == 200
+        assert Client(create_app(web_cfg, web_store)).post(link(msg)).status_code == 200
     with web_store.session() as s:
         subscribers.remove(s, "late@example.org", erase=True)
     with time_machine.travel(start + timedelta(hours=1), tick=False):
         _subscribe(Client(create_app(web_cfg, web_store)), "late@example.org")
     expired = outbox(web_cfg)[1]
     with time_machine.travel(start + timedelta(hours=73, minutes=1), tick=False):
-        page = Client(create_app(web_cfg, web_store)).get(link(expired))
-    assert page.status_code == 410 and 'href="/ru/subscribe/"' in page.text
+        late = Client(create_app(web_cfg, web_store))
+        page = late.get(link(expired))
+        pressed = late.post(link(expired))
+    for answer in (page, pressed):
+        assert answer.status_code == 410 and 'href="/ru/subscribe/"' in answer.text
+        assert '<html lang="ru"' in answer.text and "<form" not in answer.text
     assert _statuses(web_store, "late@example.org")[0] == "pending"
 
 
@@ -230,10 +260,11 @@ def test_superseded_link_is_refused_while_unexpired(web_cfg: Config, web_store: 
     client = Client(create_app(web_cfg, web_store))
     _subscribe(client, "x@example.org")
     first = link(outbox(web_cfg)[0])
-    assert client.get(first).status_code == 200
+    assert client.post(first).status_code == 200
     with web_store.session() as s:
         subscribers.remove(s, "x@example.org", list_slug="weekly")
-    assert client.get(first).status_code == 410  # stale: no silent re-subscription
+    assert client.get(first).status_code == 410
+    assert client.post(first).status_code == 410  # stale: no silent re-subscription
     assert _statuses(web_store, "x@example.org")[1] == {"weekly": "unsubscribed"}
 
 
@@ -242,6 +273,7 @@ def test_forged_and_wrong_purpose_confirm_tokens(client: Client, web_store: Stor
     token_id = _active(web_store, "p@example.org")
     good = tokens.make(KEY, "confirm", token_id, "1|ru|weekly")
     assert client.get(f"/confirm/{good[:-2]}xx").status_code == 400
+    assert client.post(f"/confirm/{good[:-2]}xx").status_code == 400
     assert (
         client.get(
             f"/confirm/{tokens.make('other-key', 'confirm', token_id, '1|ru|weekly')}"
@@ -251,6 +283,7 @@ def test_forged_and_wrong_purpose_confirm_tokens(client: Client, web_store: Stor
     wrong = tokens.make(KEY, "unsubscribe", token_id, "weekly")
     page = client.get(f"/confirm/{wrong}")
     assert page.status_code == 400 and 'role="alert"' in page.text
+    assert client.post(f"/confirm/{wrong}").status_code == 400
 
 
 def test_flood_from_one_ip_gets_429(client: Client, web_cfg: Config) -> None:
@@ -338,7 +371,7 @@ def test_unsubscribed_then_subscribing_again_needs_opt_in(
     assert _statuses(web_store, "back@example.org")[1]["weekly"] == "pending"
     [msg] = outbox(web_cfg)
     assert msg["Content-Language"] == "en"
-    assert client.get(link(msg)).status_code == 200
+    assert client.post(link(msg)).status_code == 200
     assert _statuses(web_store, "back@example.org")[1]["weekly"] == "active"
 
 
@@ -379,6 +412,30 @@ def test_preferences_change_language_lists_and_timezone(client: Client, web_stor
     with web_store.session() as s:
         sub = subscribers.by_email(s, "pref@example.kz")
         assert sub is not None and (sub.language, sub.timezone) == ("en", "Asia/Aqtobe")
+
+
+def test_preferences_name_time_zones_in_the_readers_language(
+    client: Client, web_store: Store
+) -> None:
+    """A Russian reader picks "Алматы (Казахстан)", not "Asia/Almaty"; the form sends the id."""
+    token_id = _active(web_store, "tz@example.kz")
+    with web_store.session() as s:
+        sub = subscribers.by_token_id(s, token_id)
+        assert sub is not None
+        sub.language, sub.timezone = "ru", "Asia/Tokyo"
+    token = tokens.make(KEY, "preferences", token_id)
+    page = client.get(f"/preferences/{token}")
+    options = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)</option>', page.text)
+    labels = {zone: label for zone, _, label in options}
+    assert labels["Asia/Almaty"] == "Алматы (Казахстан)"
+    assert labels["Asia/Oral"] == "Уральск (Казахстан)"
+    assert labels["America/New_York"] == "Нью-Йорк (Соединенные Штаты)"
+    assert options[0] == ("Asia/Tokyo", " selected", "Токио (Япония)")  # own zone first
+    assert [zone for zone, _, _ in options[1:3]] == ["Asia/Almaty", "Asia/Qostanay"]
+    kk = client.get(f"/preferences/{token}?lang=kk").text
+    assert '<option value="Asia/Aqtobe">Ақтөбе (Қазақстан)</option>' in kk
+    en = client.get(f"/preferences/{token}?lang=en").text
+    assert '<option value="Asia/Almaty">Almaty (Kazakhstan)</option>' in en
 
 
 def test_preferences_reject_cross_site_posts(

@@ -90,42 +90,59 @@ def request_subscription(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a link did: `state` is done | already | stale | unknown."""
+    """What a link did (or would do): `state` is done | pending | already | stale | unknown."""
 
     state: str
     language: str
     lists: tuple[str, ...] = ()
 
 
-def confirm(session: Session, token_id: str, extra: str, now: datetime) -> Outcome:
-    """Activate the subscriptions a confirm link was made for; idempotent on a second click."""
+def _confirmable(
+    session: Session, token_id: str, extra: str
+) -> tuple[Subscriber | None, str, list[Subscription], Outcome]:
+    """The subscriber, the language, the rows a link would activate, and the outcome if none."""
     try:
         stamp, language, slugs = extra.split("|", 2)
     except ValueError:
-        return Outcome("unknown", "")
+        return None, "", [], Outcome("unknown", "")
     sub = by_token_id(session, token_id)
     if sub is None or language not in LANGUAGES:
-        return Outcome("unknown", language if language in LANGUAGES else "")
+        return None, "", [], Outcome("unknown", language if language in LANGUAGES else "")
     wanted = tuple(s for s in slugs.split(",") if s)
     mlists = _lists_by_slug(session, wanted)
-    activated, already = [], []
+    pending: dict[str, Subscription] = {}
+    already = []
     for slug in wanted:
         mlist = mlists.get(slug)
         row = subscription_of(session, sub.id, mlist.id) if mlist is not None else None
         if row is None:
             continue
         if row.status == "pending" and _stamp(row.updated_at) == stamp:
-            # The cursor starts at confirmation: a new subscriber gets what comes after.
-            row.status, row.cursor, row.updated_at = "active", now, now
-            activated.append(slug)
+            pending[slug] = row
         elif row.status == "active" and sub.status == "active":
             already.append(slug)
-    if activated:
-        sub.status, sub.language, sub.confirmed_at, sub.updated_at = "active", language, now, now
-        return Outcome("done", language, tuple(activated))
+    if pending:
+        return sub, language, list(pending.values()), Outcome("pending", language, tuple(pending))
     if already and len(already) == len(wanted):
-        return Outcome("already", sub.language, tuple(already))
-    return Outcome("stale", sub.language)
+        return sub, language, [], Outcome("already", sub.language, tuple(already))
+    return sub, language, [], Outcome("stale", sub.language)
+
+
+def confirm_state(session: Session, token_id: str, extra: str) -> Outcome:
+    """What a confirm link would do, changing nothing: pending | already | stale | unknown."""
+    return _confirmable(session, token_id, extra)[3]
+
+
+def confirm(session: Session, token_id: str, extra: str, now: datetime) -> Outcome:
+    """Activate the subscriptions a confirm link was made for; idempotent on a second click."""
+    sub, language, rows, outcome = _confirmable(session, token_id, extra)
+    if sub is None or not rows:
+        return outcome
+    for row in rows:
+        # The cursor starts at confirmation: a new subscriber gets what comes after.
+        row.status, row.cursor, row.updated_at = "active", now, now
+    sub.status, sub.language, sub.confirmed_at, sub.updated_at = "active", language, now, now
+    return Outcome("done", language, outcome.lists)
 
 
 def unsubscribe(session: Session, token_id: str, list_slug: str, now: datetime) -> Outcome:

@@ -28,13 +28,14 @@ from publisher.store import Store
 from publisher.subscribers import AddressError, by_token_id, normalise_email, valid_timezone
 from publisher.textio import clean
 from publisher.web import actions, mailer
-from publisher.web.pages import list_titles, render, request_language
+from publisher.web.pages import list_titles, render, request_language, zone_label
 from publisher.web.static import SiteFiles
 
 T = TypeVar("T")
 CSRF_COOKIE = "publisher_csrf"
 ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 body
-# Offered on the preferences page; a subscriber's own other zone is added to the choice.
+# Offered on the preferences page in this order (Kazakhstan first, then neighbours and far
+# away); a subscriber's own other zone is put first.
 TIMEZONES = (
     "Asia/Almaty", "Asia/Qostanay", "Asia/Qyzylorda", "Asia/Aqtobe", "Asia/Aqtau",
     "Asia/Atyrau", "Asia/Oral", "Asia/Tashkent", "Asia/Bishkek", "Europe/Moscow",
@@ -153,29 +154,56 @@ class Web:
     def _zone(self) -> str:
         return self.cfg.i18n.timezone or DEFAULT_TZ
 
-    async def confirm(self, request: Request) -> Response:
-        token = request.path_params["token"]
+    async def _confirm_token(self, request: Request) -> tuple[str, str] | Response:
+        """(token_id, extra) of a valid confirm link, or its localized error page."""
         try:
-            token_id, extra = tokens.read(
-                self.key, "confirm", token, max_age=self.max_age.total_seconds()
+            return tokens.read(
+                self.key, "confirm", request.path_params["token"],
+                max_age=self.max_age.total_seconds(),
             )
         except tokens.TokenError as exc:
             # An expired link was ours: its page speaks the language chosen on the form.
             chosen = exc.extra.split("|")[1] if exc.extra.count("|") == 2 else ""
             lang = request_language(request, self.cfg, chosen)
             return self.error(lang, 410 if str(exc) == "expired" else 400, str(exc))
-        outcome = await self.db(actions.confirm, token_id, extra, self.clock())
+
+    def _confirm_outcome(
+        self, request: Request, token_id: str, outcome: actions.Outcome
+    ) -> Response:
         lang = request_language(request, self.cfg, outcome.language)
         if outcome.state == "unknown":
             return self.error(lang, 400, "invalid")
         if outcome.state == "stale":
             return self.error(lang, 410, "stale")
         titles = {x["slug"]: x["title"] for x in list_titles(self.cfg, lang)}
+        lists = [titles.get(x, x) for x in outcome.lists]
+        if outcome.state == "pending":
+            # A language picked with the switcher stays picked for the answer to the button.
+            asked = request.query_params.get("lang", "")
+            action = f"/confirm/{request.path_params['token']}"
+            action += f"?lang={asked}" if asked in LANGUAGES else ""
+            return self.page(lang, "confirm.html", lists=lists, action=action)
         prefs = tokens.make(self.key, "preferences", token_id)
         return self.page(
-            lang, "confirmed.html", lists=[titles.get(x, x) for x in outcome.lists],
-            already=outcome.state == "already", preferences_url=f"/preferences/{prefs}",
+            lang, "confirmed.html", lists=lists, already=outcome.state == "already",
+            preferences_url=f"/preferences/{prefs}",
         )
+
+    async def confirm_page(self, request: Request) -> Response:
+        """GET only asks: mail scanners that open every link must not confirm anything."""
+        read = await self._confirm_token(request)
+        if isinstance(read, Response):
+            return read
+        outcome = await self.db(actions.confirm_state, *read)
+        return self._confirm_outcome(request, read[0], outcome)
+
+    async def confirm(self, request: Request) -> Response:
+        """The button's POST activates; the token is the capability, so no CSRF; idempotent."""
+        read = await self._confirm_token(request)
+        if isinstance(read, Response):
+            return read
+        outcome = await self.db(actions.confirm, *read, self.clock())
+        return self._confirm_outcome(request, read[0], outcome)
 
     # --- unsubscribe -------------------------------------------------------------------
 
@@ -223,7 +251,8 @@ class Web:
     ) -> Response:
         lang = request_language(request, self.cfg, prefs.language)
         cookie = cookie or request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-        zones = list(TIMEZONES) if prefs.timezone in TIMEZONES else [prefs.timezone, *TIMEZONES]
+        ids = list(TIMEZONES) if prefs.timezone in TIMEZONES else [prefs.timezone, *TIMEZONES]
+        zones = [{"id": zone, "label": zone_label(zone, lang)} for zone in ids]
         response = self.page(
             lang, "preferences.html", status=status, prefs=prefs, saved=saved, zones=zones,
             lists=[
@@ -304,7 +333,8 @@ def create_app(
         Route("/subscribe", web.subscribe, methods=["POST"]),
         Route("/{lang}/subscribe/", web.subscribe_page, methods=["GET", "HEAD"]),
         Route("/{lang}/subscribe", web.subscribe_page, methods=["GET", "HEAD"]),
-        Route("/confirm/{token}", web.confirm, methods=["GET"]),
+        Route("/confirm/{token}", web.confirm_page, methods=["GET", "HEAD"]),
+        Route("/confirm/{token}", web.confirm, methods=["POST"]),
         Route("/unsubscribe/{token}", web.unsubscribe_page, methods=["GET", "HEAD"]),
         Route("/unsubscribe/{token}", web.unsubscribe, methods=["POST"]),
         Route("/preferences/{token}", web.preferences_page, methods=["GET", "HEAD"]),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel.core import Locale, get_global
+from babel.dates import get_timezone_location
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -49,6 +51,23 @@ def request_language(request: Request, cfg: Config, preferred: str = "") -> str:
     if preferred in LANGUAGES:
         return preferred
     return accepted_language(request.headers.get("accept-language", ""), cfg.i18n.default_language)
+
+
+def zone_label(zone: str, lang: str) -> str:
+    """"Алматы (Казахстан)" for Asia/Almaty in ru; the IANA id when Babel does not know it.
+
+    Babel's full location format is not used: for ru it appends "летнее время" (summer
+    time) to every zone, which would be wrong all winter.
+    """
+    if zone.startswith("Etc/"):
+        return zone  # Babel would call Etc/GMT+3 "GMT+3", yet it is three hours behind GMT
+    try:
+        city = get_timezone_location(zone, locale=lang, return_city=True)
+    except LookupError:
+        return zone
+    territory = get_global("zone_territories").get(zone, "ZZ")
+    country = Locale.parse(lang).territories.get(territory) if territory != "ZZ" else None
+    return f"{city} ({country})" if country else city
 
 
 def list_titles(cfg: Config, lang: str) -> list[dict[str, str]]:
