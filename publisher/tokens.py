@@ -6,10 +6,14 @@ bound through a per-purpose salt so an unsubscribe token cannot confirm or open 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
+from functools import lru_cache
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from publisher.errors import PublisherError
 
@@ -45,23 +49,65 @@ def secret_key(configured: str | None, *, demo: bool = False) -> str:
 def _serializer(key: str, purpose: str, timed: bool) -> Any:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    cls = URLSafeTimedSerializer if timed else URLSafeSerializer
-    return cls(key, salt=f"publisher.{purpose}")
+    return URLSafeTimedSerializer(key, salt=f"publisher.{purpose}")
+
+
+@lru_cache(maxsize=64)
+def _derived(key: str, purpose: str) -> bytes:
+    """Per-purpose key: a token signed for one purpose never verifies for another."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    return hmac.new(key.encode("utf-8"), f"publisher.{purpose}".encode(), hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def make(key: str, purpose: str, token_id: str, extra: str = "") -> str:
-    """A URL-safe token for `purpose`; `extra` binds e.g. the list slug of an unsubscribe."""
-    return str(_serializer(key, purpose, purpose == "confirm").dumps([token_id, extra]))
+    """A URL-safe token for `purpose`; `extra` binds e.g. the list slug of an unsubscribe.
+
+    Unsubscribe and preferences links are made for every recipient of every digest, so
+    they are a bare HMAC over "token_id LF extra" (no JSON, no compression); confirmation
+    links also carry their creation time and expire.
+    """
+    if purpose == "confirm":
+        return str(_serializer(key, purpose, True).dumps([token_id, extra]))
+    body = _b64(f"{token_id}\n{extra}".encode())
+    mac = hmac.new(_derived(key, purpose), body.encode("ascii"), hashlib.sha256).digest()
+    return f"{body}.{_b64(mac[:18])}"
+
+
+def _read_plain(key: str, purpose: str, token: str) -> tuple[str, str]:
+    body, _, sig = token.rpartition(".")
+    try:
+        mac = _unb64(sig)
+        raw = _unb64(body).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise TokenError("invalid") from None
+    good = hmac.new(_derived(key, purpose), body.encode("ascii"), hashlib.sha256).digest()
+    if not body or not hmac.compare_digest(mac, good[:18]):
+        raise TokenError("invalid")
+    token_id, sep, extra = raw.partition("\n")
+    if not sep:
+        raise TokenError("invalid")
+    return token_id, extra
 
 
 def read(key: str, purpose: str, token: str, max_age: float | None = None) -> tuple[str, str]:
     """(token_id, extra) of a valid token; TokenError otherwise."""
-    timed = purpose == "confirm"
+    if purpose != "confirm":
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown token purpose {purpose!r}")
+        if not token.isascii():
+            raise TokenError("invalid")
+        return _read_plain(key, purpose, token)
     try:
-        if timed:
-            value = _serializer(key, purpose, True).loads(token, max_age=max_age)
-        else:
-            value = _serializer(key, purpose, False).loads(token)
+        value = _serializer(key, purpose, True).loads(token, max_age=max_age)
     except SignatureExpired as exc:
         try:
             value = _serializer(key, purpose, True).load_payload(exc.payload)

@@ -130,6 +130,33 @@ def test_personal_values_are_escaped_and_per_recipient(store_cfg: Config, store:
     assert "%%PUB-" not in html1 + text1 + html2 + text2
 
 
+@pytest.mark.parametrize("name", ["", "A", "Ая", "Әлі", "Jane Doe", "Нұрсұлтан Әбішұлы", "李"])
+def test_every_personalised_body_decodes_to_the_same_text_with_the_name(
+    store_cfg: Config, store: Any, articles: list[str], name: str
+) -> None:
+    """Bodies are base64 pieces joined per recipient; names of every byte length decode whole."""
+    m = build(store_cfg, store, articles, "ru")
+    plain = parse(m.personalise(Recipient("z@example.org", "", "idzero", "a.0@d")))
+    named = parse(m.personalise(Recipient("z@example.org", name, "idname", "a.1@d")))
+    text0, html0 = parts(plain)
+    text1, html1 = parts(named)
+    if name:
+        assert f"Здравствуйте, {name}!" in text1 and f"Здравствуйте, {name}!" in html1
+    # Apart from the greeting and the links, every line is the same for both readers.
+    assert _without_personal(text0) == _without_personal(text1)
+    assert _without_personal(html0) == _without_personal(html1)
+    unsub = re.search(r"/unsubscribe/([^\"\s<]+)", html1)
+    assert unsub is not None and tokens.read(KEY, "unsubscribe", unsub.group(1))[0] == "idname"
+
+
+def _without_personal(body: str) -> list[str]:
+    return [
+        line.strip() for line in body.splitlines()
+        if "Здравствуйте" not in line and "/unsubscribe/" not in line
+        and "/preferences/" not in line and line.strip()
+    ]
+
+
 @pytest.mark.parametrize("bad", ["Eve\r\nBcc: victim@example.org", "Eve\nX: y", "Eve\rX"])
 def test_line_breaks_in_a_name_are_rejected(store_cfg: Config, store: Any,
                                             articles: list[str], bad: str) -> None:
