@@ -7,8 +7,9 @@ import asyncio
 import re
 import socket
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,8 +98,9 @@ class Collector:
 
 
 @contextmanager
-def smtp_server(delay: float = 0.0) -> Iterator[tuple[Collector, int]]:
-    handler = Collector(delay)
+def smtp_server(delay: float = 0.0, handler: Any = None) -> Iterator[tuple[Any, int]]:
+    """An aiosmtpd server on 127.0.0.1 with `handler` (default: a Collector)."""
+    handler = Collector(delay) if handler is None else handler
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -106,6 +108,17 @@ def smtp_server(delay: float = 0.0) -> Iterator[tuple[Collector, int]]:
         yield handler, port
     finally:
         controller.stop()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 # -- store builders ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +20,12 @@ import pytest
 from publisher import config
 from publisher.store import open_store
 from tests.conftest import CORPUS, ROOT
-from tests.mail_helpers import free_port, smtp_server, subscriber
+from tests.mail_helpers import free_port, smtp_server, subscriber, wait_for
 
 pytestmark = pytest.mark.slow
 
 RECIPIENTS = [("a1@example.kz", "kk"), ("a2@example.kz", "ru"), ("a3@example.kz", "en"),
               ("a4@example.kz", "kk"), ("a5@example.kz", "ru"), ("a6@example.kz", "kk")]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Setup:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +23,6 @@ from typing import Any
 
 import psutil
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select
 
 from publisher import config
@@ -32,7 +31,7 @@ from publisher.models import Delivery, Subscriber, Subscription
 from publisher.store import Store, open_store
 from publisher.subscribers import ensure_list
 from tests.conftest import PG_URL, ROOT, _pg_database
-from tests.mail_helpers import T0, article, free_port
+from tests.mail_helpers import T0, article, smtp_server, wait_for
 
 pytestmark = pytest.mark.slow
 KEY = "worker-test-" + "k" * 32
@@ -83,14 +82,8 @@ class CountingServer:
 
 @contextmanager
 def counting_server() -> Iterator[tuple[CountingServer, int]]:
-    handler = CountingServer()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with smtp_server(handler=CountingServer()) as served:
+        yield served
 
 
 def populate(store: Store, cfg: config.Config, n: int) -> list[str]:
@@ -117,16 +110,6 @@ def populate(store: Store, cfg: config.Config, n: int) -> list[str]:
             } for i in chunk])
     assert create_issue(cfg, store, "weekly") is not None
     return emails
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @dataclass
