@@ -1,12 +1,13 @@
 """Precision / recall of article boundaries, titles and subheadings on the annotated dumps.
 
-    .venv/bin/python benchmarks/segmentation.py [--isolated] [--verbose]
+    .venv/bin/python benchmarks/segmentation.py [--isolated] [--verbose] [--only PREFIX]
 
 Ground truth: samples/import (titles from tests/test_import.py's SAMPLE_TITLES), the older
-kk / ru / mixed fixtures (titles named below), and every tests/fixtures/import/heldout_*.txt
-with its .truth.json. A boundary is the line an article starts on. By default files are parsed
-in one run the way `publisher import` does (titles of earlier files are known); --isolated
-parses every file on its own.
+kk / ru / mixed fixtures (titles named below), and every tests/fixtures/import/*.txt with a
+.truth.json beside it (heldout_*, blind2_*). A boundary is the line an article starts on.
+By default files are parsed in one run the way `publisher import` does (titles of earlier
+files are known); --isolated parses every file on its own. --only PREFIX counts only the
+files whose name starts with PREFIX (all files are still parsed, in order).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _truth(path: Path, text: str) -> tuple[set[int], set[tuple[int, str]]]:
     """Expected boundary lines and (article start line, subheading) pairs."""
     lines = text.split("\n")
     subs: dict[str, list[str]]
-    if path.name.startswith("heldout_"):
+    if path.with_suffix(".truth.json").exists():
         doc = json.loads(path.with_suffix(".truth.json").read_text("utf-8"))
         titles = {a["title"] for a in doc["articles"] if a["title"]}
         subs = {a["title"]: a["subheadings"] for a in doc["articles"] if a["title"]}
@@ -84,12 +85,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--isolated", action="store_true")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--only", default="", help="count only files whose name starts with this")
     args = ap.parse_args()
     files = sorted((ROOT / "samples" / "import").glob("*.txt")) + sorted(
-        p for p in FIXTURES.glob("*.txt") if p.name in OLD_FIXTURES or p.name.startswith("heldout_")
+        p for p in FIXTURES.glob("*.txt")
+        if p.name in OLD_FIXTURES or p.with_suffix(".truth.json").exists()
     )
     known: set[str] = set()
-    tp = fp = fn = htp = hfp = hfn = 0
+    tp = fp = fn = htp = hfp = hfn = counted = 0
     for path in files:
         text = textio.read_text(path, warnings=[])
         want, want_subs = _truth(path, text)
@@ -100,6 +103,9 @@ def main() -> None:
             if b.kind == "heading"
         }
         known.update(normalise_key(a.title) for a in parsed)
+        if not path.name.startswith(args.only):
+            continue
+        counted += 1
         tp += len(got & want)
         fp += len(got - want)
         fn += len(want - got)
@@ -122,7 +128,7 @@ def main() -> None:
         r = t / (t + f_n) if t + f_n else 1.0
         return f"precision {p:.3f} recall {r:.3f} (tp {t}, fp {f_p}, fn {f_n})"
 
-    print(f"files {len(files)}  ({'isolated' if args.isolated else 'one run'})")
+    print(f"files {counted}  ({'isolated' if args.isolated else 'one run'})")
     print("boundaries  ", pr(tp, fp, fn))
     print("subheadings ", pr(htp, hfp, hfn))
 

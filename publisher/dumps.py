@@ -242,8 +242,10 @@ def _signals(
     echo = segment.coverage([w for w in us[i].stems if w not in seen], lead)
     chars = sum(len(u.text) for u in body)
     score = 1.5 * (1.0 - min(rel, 1.5)) + 1.6 * (0.4 - covered) + event + 0.3 * echo
-    if len(body) < 2 or chars < 300:
+    if len(body) < 2:
         score -= 1.0
+    elif chars < 300:
+        score -= 0.3  # two short paragraphs are a whole news brief; no body at all is not
     if us[i].text.rstrip(_CLOSERS).endswith("?"):
         score -= 0.3
     if len(us[i].text.split()) >= 8:

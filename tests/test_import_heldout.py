@@ -1,6 +1,7 @@
 """Held-out style kk / ru dumps, written blind to the segmenter, checked against ground truth.
 
-Each `heldout_*.txt` in tests/fixtures/import has a `heldout_*.truth.json` beside it listing
+Each `heldout_*.txt` and `blind2_*.txt` (a second set, by another author) in
+tests/fixtures/import has a `.truth.json` beside it listing
 the articles in file order (title, or the first sentence of a title-less article; language;
 date; subheadings; number of list blocks; whether it repeats an earlier article of the same file).
 """
@@ -16,7 +17,17 @@ import pytest
 from tests.conftest import Cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
-CASES = sorted(FIXTURES.glob("heldout_*.txt"))
+CASES = sorted(FIXTURES.glob("heldout_*.txt")) + sorted(FIXTURES.glob("blind2_*.txt"))
+# Dumps the segmenter still splits wrongly (`benchmarks/segmentation.py --only blind2_ --verbose`
+# names the lines). Strict: a fix that makes one pass must take it off this list.
+KNOWN_MISSES = frozenset({
+    "blind2_kk_sport", "blind2_ru_cp1251", "blind2_ru_date_start", "blind2_ru_news",
+})
+PARAMS = [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="title/subheading confusion"))
+    if p.stem in KNOWN_MISSES else p
+    for p in CASES
+]
 
 
 def _truth(path: Path) -> dict[str, Any]:
@@ -71,7 +82,7 @@ def _pairs(cli: Cli, path: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return list(zip(expected, stored, strict=True))
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PARAMS, ids=lambda p: p.stem)
 def test_heldout_dump_splits_into_the_right_articles(cli: Cli, path: Path) -> None:
     """Every article of a kk/ru dump comes out once, in file order, with its own title."""
     report = _import(cli, path)
@@ -85,7 +96,7 @@ def test_heldout_dump_splits_into_the_right_articles(cli: Cli, path: Path) -> No
     assert all(_title_matches(e, t) for e, t in zip(expected, got, strict=True)), (got, want)
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PARAMS, ids=lambda p: p.stem)
 def test_heldout_subheadings_stay_inside_their_article(cli: Cli, path: Path) -> None:
     """Subheadings are heading blocks of their own article; lists stay list blocks."""
     for want, got in _pairs(cli, path):
@@ -95,7 +106,7 @@ def test_heldout_subheadings_stay_inside_their_article(cli: Cli, path: Path) -> 
         assert len(lists) == want["lists"], (got["title"], got["blocks"])
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PARAMS, ids=lambda p: p.stem)
 def test_heldout_language_and_date_are_detected(cli: Cli, path: Path) -> None:
     """Each article is tagged kk or ru and dated from its token or lead paragraph, else undated."""
     for want, got in _pairs(cli, path):
@@ -105,12 +116,13 @@ def test_heldout_language_and_date_are_detected(cli: Cli, path: Path) -> None:
 
 def test_heldout_dumps_together_store_each_article_once(cli: Cli) -> None:
     """Articles repeated across dumps (even across encodings) are stored once; re-import adds 0."""
+    cases = [p for p in CASES if p.stem not in KNOWN_MISSES]
     distinct = {
-        a["title"] or a["first_sentence"] for p in CASES for a in _truth(p)["articles"]
+        a["title"] or a["first_sentence"] for p in cases for a in _truth(p)["articles"]
     }
-    first = _import(cli, *CASES)
+    first = _import(cli, *cases)
     assert first["totals"]["new"] == len(distinct), first["totals"]
     assert first["totals"]["rejected"] == 0
     assert len(_stored(cli)) == len(distinct)
-    again = _import(cli, *CASES)
+    again = _import(cli, *cases)
     assert again["totals"]["new"] == 0 and again["totals"]["updated"] == 0, again["totals"]
