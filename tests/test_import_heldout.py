@@ -20,9 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "import"
 CASES = sorted(FIXTURES.glob("heldout_*.txt")) + sorted(FIXTURES.glob("blind2_*.txt"))
 # Dumps the segmenter still splits wrongly (`benchmarks/segmentation.py --only blind2_ --verbose`
 # names the lines). Strict: a fix that makes one pass must take it off this list.
-KNOWN_MISSES = frozenset({
-    "blind2_kk_sport", "blind2_ru_cp1251", "blind2_ru_date_start", "blind2_ru_news",
-})
+KNOWN_MISSES = frozenset({"blind2_kk_sport"})
 PARAMS = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="title/subheading confusion"))
     if p.stem in KNOWN_MISSES else p
