@@ -76,12 +76,12 @@ class Collector:
         if local.startswith("drop") or (local.startswith("flaky") and tries == 1):
             server.transport.close()
             return "421 closing"
-        if self._held.is_set():
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self._held.is_set():  # checked after the delay too: a held answer is never given
             while self._held.is_set():
                 await asyncio.sleep(0.01)
             return "451 4.3.0 Held by the test"
-        if self.delay:
-            await asyncio.sleep(self.delay)
         with self.lock:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 2.0.0 Queued"
