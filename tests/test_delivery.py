@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mail_helpers import T0, Collector, article, smtp_server, subscriber
 from sqlalchemy import select, update
 
 from publisher import subscribers
@@ -22,6 +21,7 @@ from publisher.digest import create_issue
 from publisher.models import Delivery, DigestIssue, Subscriber, Subscription, utcnow
 from publisher.store import open_store
 from publisher.transport import Outcome
+from tests.mail_helpers import T0, Collector, article, free_port, smtp_server, subscriber
 
 KEY = "test-signing-key"
 
@@ -153,8 +153,6 @@ def test_unsubscribed_before_sending_is_never_sent(
 
 def test_server_down_defers_everything(store_cfg: Config, store: Any) -> None:
     """With no SMTP server listening, deliveries are deferred, not lost or failed."""
-    from mail_helpers import free_port
-
     cfg = replace(store_cfg, mail=replace(store_cfg.mail, transport="smtp"),
                   smtp=replace(store_cfg.smtp, host="127.0.0.1", port=free_port(), timeout=2))
     prepare(cfg, store, "a@example.org", "b@example.org")

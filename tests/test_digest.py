@@ -7,13 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from mail_helpers import T0, article, subscriber
 from sqlalchemy import select, update
 
 from publisher.config import Config
 from publisher.delivery import deliver
 from publisher.digest import create_issue, plan_issue
 from publisher.models import ArticleText, Delivery, DigestIssue, Subscriber
+from tests.mail_helpers import T0, article, subscriber
 
 KEY = "test-signing-key"
 DAY = timedelta(days=1)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mail_helpers import Collector, article, free_port, smtp_server
 
 from publisher import config, site
 from publisher.config import Config
@@ -29,6 +28,7 @@ from publisher.delivery import deliver
 from publisher.digest import create_issue
 from publisher.store import Store, open_store
 from publisher.subscribers import by_email
+from tests.mail_helpers import Collector, article, free_port, smtp_server
 from tests.webkit import KEY
 
 CHROMIUM = Path("/usr/bin/chromium")

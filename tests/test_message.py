@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mail_helpers import T0, article
 
 from publisher import tokens
 from publisher.config import Config
 from publisher.message import DigestMessage, HeaderValueError, Recipient, load_articles
+from tests.mail_helpers import T0, article
 
 KEY = "test-signing-key"
 GOLDEN = Path(__file__).parent / "golden" / "email"

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mail_helpers import T0, article, smtp_server, subscriber
 
 from publisher.config import Config
+from tests.mail_helpers import T0, article, free_port, smtp_server, subscriber
 
 KEY = "test-signing-key"
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,8 +180,6 @@ def test_two_sends_at_once_deliver_each_recipient_once(store_cfg: Config, store:
 def test_unreachable_relay_is_a_failure_not_a_success(cli: Any, store: Any) -> None:
     """When the relay refuses every connection, `send` exits 1 with one line and a hint."""
     populate(store)
-    from mail_helpers import free_port
-
     cli.env.update({"PUBLISHER_SECRET_KEY": KEY, "PUBLISHER_MAIL__TRANSPORT": "smtp",
                     "PUBLISHER_SMTP__PORT": str(free_port()), "PUBLISHER_SMTP__TIMEOUT": "2"})
     result = cli("send", "--list", "weekly", "--json")

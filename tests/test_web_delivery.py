@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from mail_helpers import T0, article, subscriber
 
 from publisher import config, tokens
 from publisher.config import Config
@@ -16,6 +15,7 @@ from publisher.digest import create_issue
 from publisher.store import Store, open_store
 from publisher.subscribers import by_email
 from publisher.web import create_app
+from tests.mail_helpers import T0, article, subscriber
 from tests.test_web import Client
 from tests.webkit import KEY, outbox, recipient
 
