@@ -16,9 +16,9 @@ from publisher.cli import main
 from publisher.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-CORPUS = SHARED / "corpus"
 SAMPLES = ROOT / "samples"
+# The three sample dumps of the project brief, copied into the repository (see samples/README).
+CORPUS = SAMPLES / "import"
 PG_URL = os.environ.get("PUBLISHER_TEST_PG_URL", "")
 
 

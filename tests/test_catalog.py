@@ -100,3 +100,44 @@ def test_plural_forms_headers_are_right() -> None:
         po = (LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
         assert f'"Plural-Forms: {expected}' in po, lang
     assert len(LANGUAGES) == 3
+
+
+def _set_plural_forms(locales: Path, lang: str, header: str) -> None:
+    path = locales / lang / "LC_MESSAGES" / "messages.po"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith('"Plural-Forms:'))
+    end = start
+    while not lines[end].rstrip().endswith('\\n"'):
+        end += 1  # the header may be wrapped over several lines
+    lines[start : end + 1] = [f'"Plural-Forms: {header}\\n"\n']
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def test_a_respelled_plural_rule_with_the_same_meaning_passes(tmp_path: Path) -> None:
+    """A Russian Plural-Forms spelled unlike Babel's but choosing the same forms passes."""
+    root, locales = _project(tmp_path, NEW_STRING)
+    catalog.update(root, locales)
+    _set_plural_forms(locales, "ru", "nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : "
+                      "n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);")
+    _set_plural_forms(locales, "kk", "nplurals=2; plural=n!=1;")
+    headers = [p for p in catalog.check(root, locales) if p.kind == "header"]
+    assert headers == []
+
+
+def test_a_kazakh_catalog_with_three_plural_forms_fails(tmp_path: Path) -> None:
+    """kk declaring the Russian three-form rule is reported as a wrong Plural-Forms header."""
+    root, locales = _project(tmp_path, NEW_STRING)
+    catalog.update(root, locales)
+    _set_plural_forms(locales, "kk", "nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : "
+                      "n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);")
+    headers = [p for p in catalog.check(root, locales) if p.kind == "header"]
+    assert [Path(p.path).parts[-3] for p in headers] == ["kk"]
+    assert "nplurals=2" in headers[0].msgid
+
+
+def test_same_count_but_different_choice_is_a_different_rule() -> None:
+    """Two forms chosen as French does (n > 1) is not the kk/en rule (n != 1): n = 0 differs."""
+    assert catalog.same_plural_rule((2, "(n > 1)"), (2, "(n != 1)")) is False
+    assert catalog.same_plural_rule((2, "(n != 1)"), (2, "n != 1")) is True
+    assert catalog.same_plural_rule((2, "n ? 2 : 0"), (2, "n ? 1 : 0")) is False
+    assert catalog.same_plural_rule((2, "n +"), (2, "n != 1")) is False

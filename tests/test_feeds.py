@@ -22,7 +22,7 @@ from publisher.articles import Block, ParsedArticle, save
 from publisher.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-ATOM_RNC = ROOT.parent / "shared" / "schemas" / "atom.rnc"
+ATOM_RNC = ROOT / "tests" / "fixtures" / "schemas" / "atom.rnc"  # RFC 4287, Appendix B
 GOLDEN = Path(__file__).resolve().parent / "golden" / "feeds"
 # Read at import: the autouse fixture in conftest clears PUBLISHER_* before each test runs.
 REGEN = os.environ.get("PUBLISHER_REGEN_GOLDEN") == "1"

@@ -36,7 +36,7 @@ class Setup:
         self.toml = tmp / "publisher.toml"
         self.toml.write_text(
             f'[import]\nwatch = ["{self.inbox}"]\npoll_seconds = 0.5\n'
-            "[scheduler]\nlease_seconds = 2.0\ndrain_seconds = 5.0\nrebuild_delay_seconds = 0.3\n"
+            "[scheduler]\nlease_seconds = 4.0\ndrain_seconds = 5.0\nrebuild_delay_seconds = 0.3\n"
             "shutdown_seconds = 10.0\n"
             '[[lists]]\nslug = "minutely"\nschedule = "* * * * *"\ntimezone = "Asia/Almaty"\n',
             encoding="utf-8",
@@ -149,13 +149,13 @@ def test_service_end_to_end(tmp_path: Path, procs: list[subprocess.Popen[bytes]]
         procs.append(second)
         holder2 = s.holder_of(second)
         # The dead holder never released the lease: the restart waits for it to expire.
-        wait_for(lambda: s.is_active(holder2), 15, "the restarted process to take over")
+        wait_for(lambda: s.is_active(holder2), 40, "the restarted process to take over")
         wait_for(lambda: len(smtp.received()) == len(RECIPIENTS), 60, "every recipient mailed")
 
         third = s.start("--no-web")
         procs.append(third)
         holder3 = s.holder_of(third)
-        wait_for(lambda: [e for e in s.events(name="standby") if e["holder"] == holder3], 15,
+        wait_for(lambda: [e for e in s.events(name="standby") if e["holder"] == holder3], 40,
                  "the third process to stand by")
         doc = s.status()
         assert doc["scheduler"]["holder"] == holder2 and doc["scheduler"]["active"] is True
@@ -169,7 +169,7 @@ def test_service_end_to_end(tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 
         code, took = stop(second)
         assert code == 0 and took < 15
-        wait_for(lambda: s.is_active(holder3), 10, "the standby taking over after SIGTERM")
+        wait_for(lambda: s.is_active(holder3), 40, "the standby taking over after SIGTERM")
         code, took = stop(third)
         assert code == 0 and took < 15
         assert next(e for e in s.events(name="stopped") if e["holder"] == holder2)["clean"]

@@ -117,6 +117,9 @@ def _send_and_wait(app: App, list_slug: str, as_json: bool) -> None:
 
     created = create_issue(app.cfg, app.store, list_slug)
     issues = open_issues(app.store, list_slug)
+    # A running worker may finish the new issue before we list the open ones: follow it anyway.
+    if created is not None and created not in issues:
+        issues = [created, *issues]
     if created is None and not issues:
         if as_json:
             emit_json({"list": list_slug, "created_issue_id": None, "issues": [], "total": 0})
