@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tools  # noqa: E402  (benchmarks/tools.py: missing programs and their packages)
+
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 KEY = "benchmark-signing-key"
@@ -192,9 +194,8 @@ def main() -> int:
     if args.phase == "publisher":
         phase_publisher(args.data_dir, args.port, args.connections)
         return 0
-    if not Path(SINK).exists():
-        print("smtp-sink not found: apt-get install postfix (the daemon is not needed)")
-        return 1
+    tools.require("smtp-sink")
+    tools.require("smtp-source")
     port = free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root
     sink = subprocess.Popen([SINK, *user, f"127.0.0.1:{port}", "1000"],

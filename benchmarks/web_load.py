@@ -9,8 +9,9 @@
     .venv/bin/python benchmarks/web_load.py                    # 10 s per endpoint
     .venv/bin/python benchmarks/web_load.py --duration 3       # quick look
 
-Uses wrk when installed (apt-get install wrk), else an asyncio httpx loop. Reports
-requests/s, p99 latency and the ratio to (a); no pass/fail. Binds only to 127.0.0.1.
+Uses wrk (Debian package wrk; exits 2 naming it when missing), or --httpx for an asyncio
+loop. Reports requests/s, p99 latency and the ratio to (a); no pass/fail. Binds only to
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,8 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tools  # noqa: E402  (benchmarks/tools.py: missing programs and their packages)
+
 KEY = "benchmark-signing-key-0123456789"
-WRK = shutil.which("wrk")
 
 
 def free_port() -> int:
@@ -113,7 +114,7 @@ def run_wrk(
     lua.write_text(script, encoding="utf-8")
     out = subprocess.run(
         [
-            WRK or "wrk",
+            tools.require("wrk"),
             "-t2",
             f"-c{connections}",
             f"-d{int(seconds)}s",
@@ -190,10 +191,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--subscribers", type=int, default=2000)
     parser.add_argument("--serve", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--httpx", action="store_true",
+                        help="measure with an asyncio httpx loop instead of wrk")
     args = parser.parse_args()
     if args.serve:
         serve(Path(args.serve[0]), int(args.serve[1]))
         return 0
+    use_wrk = not args.httpx
+    if use_wrk:
+        tools.require("wrk")
     seconds = float(int(max(1.0, min(args.duration, 60.0))))
     with tempfile.TemporaryDirectory(prefix="publisher-web-load-") as tmpdir:
         tmp = Path(tmpdir)
@@ -219,7 +225,7 @@ def main() -> int:
             ]
             results: dict[str, dict[str, float]] = {}
             for name, method, targets, headers, body in cases:
-                if WRK:
+                if use_wrk:
                     results[name] = run_wrk(
                         base, _lua(method, targets, headers, body), seconds, args.connections, tmp
                     )
@@ -232,7 +238,7 @@ def main() -> int:
             proc.wait(timeout=10)
     ceiling = results["healthz"]["rps"]
     print(
-        f"tool: {'wrk' if WRK else 'httpx loop'}, {args.connections} connections, "
+        f"tool: {'wrk' if use_wrk else 'httpx loop'}, {args.connections} connections, "
         f"{seconds:g} s each, one uvicorn worker, {os.cpu_count()} CPU(s), SQLite store"
     )
     print(

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import send  # noqa: E402  (benchmarks/send.py: the shared setup and reference loops)
+import tools  # noqa: E402
 
 KEY = send.KEY
 
@@ -136,9 +137,8 @@ def main() -> int:
     ap.add_argument("--workers", default="1,2,4")
     args = ap.parse_args()
     counts = [int(x) for x in args.workers.split(",")]
-    if not Path(send.SINK).exists():
-        print("smtp-sink not found: apt-get install postfix (the daemon is not needed)")
-        return 1
+    tools.require("smtp-sink")
+    tools.require("smtp-source")
     port = send.free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root
     sink = subprocess.Popen([send.SINK, *user, f"127.0.0.1:{port}", "1000"],
