@@ -33,6 +33,7 @@ demo: $(RUN_STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check publisher tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/pytest

@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from publisher import config, importer  # noqa: E402
-from publisher.store import open_store  # noqa: E402
+from publisher.core import config
+from publisher.ingest import importer
+from publisher.store.engine import open_store
 
 SAMPLES = sorted((ROOT / "samples" / "import").glob("*.txt")) + sorted(
     (ROOT / "tests" / "fixtures" / "import").glob("*.txt")

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from publisher import dumps, textio  # noqa: E402
-from publisher.articles import normalise_key  # noqa: E402
-from tests.test_import import SAMPLE_TITLES, SUBHEADINGS  # noqa: E402
+from publisher.ingest import dumps, textio
+from publisher.store.articles import normalise_key
+from tests.test_import import SAMPLE_TITLES, SUBHEADINGS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
 OLD_FIXTURES: dict[str, tuple[set[str], dict[str, list[str]]]] = {

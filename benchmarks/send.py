@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import tools  # noqa: E402  (benchmarks/tools.py: missing programs and their packages)
+import tools
 
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -74,9 +74,10 @@ def setup(
     """A store with the sample articles and `subscribers` active readers in kk, ru, en."""
     from sqlalchemy import func, insert, select
 
-    from publisher import config, importer
-    from publisher.models import Article, MailingList, Subscriber, Subscription, utcnow
-    from publisher.store import open_store
+    from publisher.core import config
+    from publisher.ingest import importer
+    from publisher.store.engine import open_store
+    from publisher.store.models import Article, MailingList, Subscriber, Subscription, utcnow
 
     cfg = config.load(environ=env_for(data_dir, port, connections, store_url))
     store = open_store(cfg)
@@ -110,10 +111,10 @@ def setup(
 
 def phase_publisher(data_dir: Path, port: int, connections: int) -> None:
     """Child process: (a), printing one JSON line with the rate and peak memory."""
-    from publisher import config
-    from publisher.delivery import deliver
-    from publisher.digest import create_issue
-    from publisher.store import open_store
+    from publisher.core import config
+    from publisher.mail.delivery import deliver
+    from publisher.mail.digest import create_issue
+    from publisher.store.engine import open_store
 
     cfg = config.load(environ=env_for(data_dir, port, connections))
     store = open_store(cfg)
@@ -133,10 +134,10 @@ def phase_publisher(data_dir: Path, port: int, connections: int) -> None:
 
 def sample_message(data_dir: Path, port: int, connections: int) -> bytes:
     """One personalised digest as the publisher sent it (for (b) and the size of (c))."""
-    from publisher import config
-    from publisher.message import DigestMessage, Recipient, load_articles
-    from publisher.models import Delivery, DigestIssue
-    from publisher.store import open_store
+    from publisher.core import config
+    from publisher.mail.message import DigestMessage, Recipient, load_articles
+    from publisher.store.engine import open_store
+    from publisher.store.models import Delivery, DigestIssue
 
     cfg = config.load(environ=env_for(data_dir, port, connections))
     store = open_store(cfg)

@@ -36,10 +36,12 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from publisher import LANGUAGES, config, feeds, site  # noqa: E402
-from publisher.articles import all_articles, slugify  # noqa: E402
-from publisher.models import Article, ArticleText  # noqa: E402
-from publisher.store import open_store  # noqa: E402
+from publisher import LANGUAGES
+from publisher.core import config
+from publisher.publish import feeds, site
+from publisher.store.articles import all_articles, slugify
+from publisher.store.engine import open_store
+from publisher.store.models import Article, ArticleText
 
 TITLES = {
     "kk": "Университетте жаңа зертхана ашылды: ғылыми жоба №{n}",

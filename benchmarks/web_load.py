@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import tools  # noqa: E402  (benchmarks/tools.py: missing programs and their packages)
+import tools
 
 KEY = "benchmark-signing-key-0123456789"
 
@@ -48,9 +48,12 @@ def _env(data: Path) -> dict[str, str]:
 
 def prepare(data: Path, subscribers: int) -> list[str]:
     """Store with `subscribers` active addresses, the site built; returns unsubscribe paths."""
-    from publisher import config, importer, site, tokens
-    from publisher.store import open_store
-    from publisher.subscribers import add
+    from publisher.core import config
+    from publisher.ingest import importer
+    from publisher.publish import site
+    from publisher.store.engine import open_store
+    from publisher.subscribers import tokens
+    from publisher.subscribers.registry import add
 
     cfg = config.load(environ={"PUBLISHER_DATA_DIR": str(data)})
     store = open_store(cfg)
@@ -68,8 +71,8 @@ def prepare(data: Path, subscribers: int) -> list[str]:
 def serve(data: Path, port: int) -> None:
     import uvicorn
 
-    from publisher import config
-    from publisher.store import open_store
+    from publisher.core import config
+    from publisher.store.engine import open_store
     from publisher.web import create_app
 
     cfg = config.load(environ={"PUBLISHER_DATA_DIR": str(data)})

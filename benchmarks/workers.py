@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import send  # noqa: E402  (benchmarks/send.py: the shared setup and reference loops)
-import tools  # noqa: E402
+import send
+import tools
 
 KEY = send.KEY
 
@@ -87,11 +87,11 @@ def one_run(data_dir: Path, store_url: str, port: int, workers: int, concurrency
     """Set up a store, start `workers` workers, create the issue, time until all are sent."""
     from sqlalchemy import func, select
 
-    from publisher import config
-    from publisher.digest import create_issue
-    from publisher.models import Delivery
-    from publisher.store import open_store
-    from publisher.worker import live_count
+    from publisher.core import config
+    from publisher.mail.digest import create_issue
+    from publisher.mail.worker import live_count
+    from publisher.store.engine import open_store
+    from publisher.store.models import Delivery
 
     send.setup(data_dir, subscribers, port, concurrency, store_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}

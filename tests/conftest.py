@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
-from publisher import config
-from publisher.cli import main
-from publisher.store import Store, open_store
+from publisher.cli.main import main
+from publisher.core import config
+from publisher.store.engine import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

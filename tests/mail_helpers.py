@@ -16,8 +16,15 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from publisher import subscribers
-from publisher.articles import Block, ParsedArticle, TextInput, article_id, normalise_key, save
+from publisher.store.articles import (
+    Block,
+    ParsedArticle,
+    TextInput,
+    article_id,
+    normalise_key,
+    save,
+)
+from publisher.subscribers import registry as subscribers
 
 _MESSAGE_ID = re.compile(rb"^Message-ID: <([^>\r\n]+)>", re.MULTILINE | re.IGNORECASE)
 
@@ -74,7 +81,9 @@ class Collector:
         if local.startswith("full"):
             return "552 5.2.2 Mailbox full"
         if local.startswith("drop") or (local.startswith("flaky") and tries == 1):
-            server.transport.close()
+            # abort(), not close(): close() still flushes what is written next, and the
+            # reply below could then reach the client as a 421 instead of a lost connection.
+            server.transport.abort()
             return "421 closing"
         if self.delay:
             await asyncio.sleep(self.delay)

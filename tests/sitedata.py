@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from publisher.articles import Block, ParsedArticle, TextInput, save
-from publisher.store import Store
+from publisher.store.articles import Block, ParsedArticle, TextInput, save
+from publisher.store.engine import Store
 
 IMPORTED = datetime(2025, 3, 10, 6, 30, tzinfo=UTC)
 HOSTILE = "<script>alert('x')</script> & <b>bold</b>"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from publisher import LANGUAGES, catalog
-from publisher.i18n import LOCALES_DIR, ROOT
+from publisher import LANGUAGES
+from publisher.i18n import catalog
+from publisher.i18n.locale import LOCALES_DIR, ROOT
 
-NEW_STRING = 'from publisher.i18n import N_\n\nY = N_("Brand new string")\n'
+NEW_STRING = 'from publisher.i18n.locale import N_\n\nY = N_("Brand new string")\n'
+READ_MORE = 'from publisher.i18n.locale import N_\n\nX = N_("Read more")\n'
 
 
 def _problems_text(problems: list[catalog.Problem]) -> str:
@@ -19,7 +21,7 @@ def test_catalogs_are_complete_against_a_fresh_extraction() -> None:
     """Every string in the code and templates is translated (not fuzzy) in kk, ru and en."""
     problems = catalog.check(ROOT, LOCALES_DIR)
     assert not problems, (
-        "run `.venv/bin/python -m publisher.catalog update` and translate:\n"
+        "run `.venv/bin/python -m publisher.i18n.catalog update` and translate:\n"
         + _problems_text(problems)
     )
 
@@ -74,7 +76,7 @@ def test_check_passes_once_the_string_is_translated(tmp_path: Path) -> None:
 
 def test_check_reports_fuzzy_and_bad_plural_header(tmp_path: Path) -> None:
     """A fuzzy translation and a Russian catalog with two plural forms are both reported."""
-    root, locales = _project(tmp_path, 'from publisher.i18n import N_\n\nX = N_("Read more")\n')
+    root, locales = _project(tmp_path, READ_MORE)
     catalog.update(root, locales)
     ru = locales / "ru" / "LC_MESSAGES" / "messages.po"
     text = ru.read_text(encoding="utf-8")
@@ -88,7 +90,7 @@ def test_check_reports_fuzzy_and_bad_plural_header(tmp_path: Path) -> None:
 
 def test_update_twice_changes_nothing(tmp_path: Path) -> None:
     """Re-running the update on an up-to-date tree rewrites no file (no timestamp churn)."""
-    root, locales = _project(tmp_path, 'from publisher.i18n import N_\n\nX = N_("Read more")\n')
+    root, locales = _project(tmp_path, READ_MORE)
     catalog.update(root, locales)
     assert catalog.update(root, locales) == []
 

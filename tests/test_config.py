@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import config
-from publisher.errors import ConfigError
+from publisher.core import config
+from publisher.core.errors import ConfigError
 
 
 def test_defaults_work_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from publisher import content
-from publisher.models import Article, ArticleText
+from publisher.i18n import content
+from publisher.store.models import Article, ArticleText
 
 NOW = datetime(2025, 4, 7, tzinfo=UTC)
 FALLBACK = {"kk": ["ru", "en"], "ru": ["en"], "en": ["ru"]}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from publisher import subscribers as subs
-from publisher.errors import InputError
-from publisher.models import Subscriber, Subscription
-from publisher.store import Store
+from publisher.core.errors import InputError
+from publisher.store.engine import Store
+from publisher.store.models import Subscriber, Subscription
+from publisher.subscribers import registry as subs
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEKLY = ROOT / "subscribers" / "weekly.csv"

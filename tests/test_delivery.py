@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from publisher import subscribers
-from publisher.config import Config
-from publisher.delivery import _claim, _record, _release, deliver
-from publisher.digest import create_issue
-from publisher.models import Delivery, DigestIssue, Subscriber, Subscription, utcnow
-from publisher.store import open_store
-from publisher.transport import Outcome
+from publisher.core.config import Config
+from publisher.mail.delivery import _claim, _record, _release, deliver
+from publisher.mail.digest import create_issue
+from publisher.mail.transport import Outcome
+from publisher.store.engine import open_store
+from publisher.store.models import Delivery, DigestIssue, Subscriber, Subscription, utcnow
+from publisher.subscribers import registry as subscribers
 from tests.mail_helpers import T0, Collector, article, free_port, smtp_server, subscriber
 
 KEY = "test-signing-key"

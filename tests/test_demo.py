@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from publisher.cli import main
+from publisher.cli.main import main
 
 
 def test_demo_runs_the_pipeline_and_a_second_run_sends_nothing(

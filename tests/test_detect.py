@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from publisher import detect
+from publisher.ingest import detect
 
 
 @pytest.mark.parametrize(

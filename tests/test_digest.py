@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from publisher.config import Config
-from publisher.delivery import deliver
-from publisher.digest import create_issue, plan_issue
-from publisher.models import ArticleText, Delivery, DigestIssue, Subscriber
+from publisher.core.config import Config
+from publisher.mail.delivery import deliver
+from publisher.mail.digest import create_issue, plan_issue
+from publisher.store.models import ArticleText, Delivery, DigestIssue, Subscriber
 from tests.mail_helpers import T0, article, subscriber
 
 KEY = "test-signing-key"

@@ -17,9 +17,11 @@ import rnc2rng
 from lxml import etree
 from sitedata import HOSTILE, IMPORTED, SHOWN, populate
 
-from publisher import LANGUAGES, config, site
-from publisher.articles import Block, ParsedArticle, save
-from publisher.store import Store
+from publisher import LANGUAGES
+from publisher.core import config
+from publisher.publish import site
+from publisher.store.articles import Block, ParsedArticle, save
+from publisher.store.engine import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ATOM_RNC = ROOT / "tests" / "fixtures" / "schemas" / "atom.rnc"  # RFC 4287, Appendix B

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import LANGUAGES, i18n
+from publisher import LANGUAGES
+from publisher.i18n import locale as i18n
 
 GOLDEN = Path(__file__).parent / "golden" / "dates"
 # 20:30 UTC on 6 April is already 01:30 on 7 April in Almaty (UTC+5).

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher import formats
-from publisher.errors import InputError
+from publisher.core.errors import InputError
+from publisher.ingest import formats
 from tests.conftest import Cli
 
 QUIET = [HealthCheck.function_scoped_fixture]

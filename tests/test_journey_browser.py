@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
-from publisher import config, site
-from publisher.config import Config
-from publisher.delivery import deliver
-from publisher.digest import create_issue
-from publisher.store import Store, open_store
-from publisher.subscribers import by_email
+from publisher.core import config
+from publisher.core.config import Config
+from publisher.mail.delivery import deliver
+from publisher.mail.digest import create_issue
+from publisher.publish import site
+from publisher.store.engine import Store, open_store
+from publisher.subscribers.registry import by_email
 from tests.mail_helpers import Collector, article, free_port, smtp_server
 from tests.webkit import KEY
 
@@ -236,6 +237,6 @@ def test_subscribe_confirm_receive_unsubscribe(page: Any, served: Served) -> Non
     if later is not None:
         assert _off_loop(deliver, served.cfg, served.store, issue_id=later).sent == 0
     with served.store.session() as s:
-        from publisher.subscribers import listing
+        from publisher.subscribers.registry import listing
 
         assert listing(s, "weekly")[0]["lists"] == {"weekly": "unsubscribed"}

@@ -6,9 +6,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from publisher import lease
-from publisher.lease import Lease
-from publisher.store import Store
+from publisher.service import lease
+from publisher.service.lease import Lease
+from publisher.store.engine import Store
 
 
 class FakeClock:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from publisher import tokens
-from publisher.config import Config
-from publisher.message import DigestMessage, HeaderValueError, Recipient, load_articles
+from publisher.core.config import Config
+from publisher.mail.message import DigestMessage, HeaderValueError, Recipient, load_articles
+from publisher.subscribers import tokens
 from tests.mail_helpers import T0, article
 
 KEY = "test-signing-key"
@@ -193,7 +193,7 @@ def normalised(raw: bytes) -> str:
 @pytest.mark.parametrize("lang", ["kk", "ru", "en"])
 def test_golden_email(cfg: Config, tmp_path: Path, lang: str) -> None:
     """The rendered digest matches its golden file (PUBLISHER_REGEN_GOLDEN=1 rewrites it)."""
-    from publisher.store import open_store
+    from publisher.store.engine import open_store
 
     st = open_store(cfg)
     try:

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from sitedata import CENTRE_KK, CENTRE_RU, HOSTILE, RECTOR_RU, populate
 
-from publisher import config, site
-from publisher.store import Store
+from publisher.core import config
+from publisher.publish import site
+from publisher.store.engine import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -57,7 +58,7 @@ def site_url(served: str, tmp_path: Path) -> str:
     """The demo articles built with base_url pointing at the local server."""
     cfg = config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "var")})
     cfg = replace(cfg, site=replace(cfg.site, base_url=served))
-    from publisher.store import open_store
+    from publisher.store.engine import open_store
 
     store: Store = open_store(cfg)
     try:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from publisher import config
-from publisher.store import open_store
+from publisher.core import config
+from publisher.store.engine import open_store
 from tests.conftest import CORPUS, ROOT
 from tests.mail_helpers import free_port, smtp_server, subscriber, wait_for
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from publisher.config import Config, ListConfig
-from publisher.digest import create_issue
-from publisher.models import DigestIssue, ListRun
-from publisher.scheduler import handle_due_slot
-from publisher.store import Store
+from publisher.core.config import Config, ListConfig
+from publisher.mail.digest import create_issue
+from publisher.service.scheduler import handle_due_slot
+from publisher.store.engine import Store
+from publisher.store.models import DigestIssue, ListRun
 from tests.conftest import Cli
 
 # Weekly, Monday 09:00 in Almaty = Monday 04:00 UTC.
@@ -129,7 +129,7 @@ def test_dst_zone_catch_up_uses_the_local_slot(store: Store, store_cfg: Config) 
 
 def test_status_shows_jobs_counts_and_the_active_scheduler(store: Store, cli: Cli) -> None:
     """`publisher status` names the store, each job's next run and who is scheduling now."""
-    from publisher.lease import Lease
+    from publisher.service.lease import Lease
 
     Lease(store, holder="host:1234:abcd", ttl=60).acquire()
     result = cli("status", "--json")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from publisher.config import ListConfig
-from publisher.cron import Schedule, ScheduleTrigger
-from publisher.errors import ConfigError
+from publisher.core.config import ListConfig
+from publisher.core.errors import ConfigError
+from publisher.service.cron import Schedule, ScheduleTrigger
 
 
 def fires(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
@@ -136,7 +136,7 @@ def test_run_refuses_a_bad_schedule_with_exit_2(tmp_path: Path) -> None:
     """`publisher run` with a broken schedule stops at once with exit status 2."""
     from click.testing import CliRunner
 
-    from publisher.cli import main
+    from publisher.cli.main import main
 
     toml = tmp_path / "publisher.toml"
     toml.write_text('[[lists]]\nslug = "daily"\nschedule = "0 9 * *"\n', encoding="utf-8")

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from publisher import lease
-from publisher.config import Config, ImportConfig, SchedulerConfig
-from publisher.eventlog import EventLog
-from publisher.scheduler import Service
-from publisher.store import Store, open_store
+from publisher.core.config import Config, ImportConfig, SchedulerConfig
+from publisher.core.eventlog import EventLog
+from publisher.service import lease
+from publisher.service.scheduler import Service
+from publisher.store.engine import Store, open_store
 from tests.conftest import CORPUS
 
 
@@ -166,8 +166,8 @@ def test_sigterm_mid_send_finishes_the_message_in_flight(cfg: Config, make: Make
     sent, the rest wait queued for the next start, and the process is done in seconds."""
     from sqlalchemy import func, select
 
-    from publisher.digest import create_issue
-    from publisher.models import Delivery
+    from publisher.mail.digest import create_issue
+    from publisher.store.models import Delivery
     from tests.mail_helpers import T0, article, smtp_server, subscriber
 
     # Each answer takes 1 s: sending the 5 messages after the one in flight would take 5 s.

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from publisher.config import Config
+from publisher.core.config import Config
 from tests.mail_helpers import T0, article, free_port, smtp_server, subscriber
 
 KEY = "test-signing-key"

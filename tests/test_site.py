@@ -15,10 +15,12 @@ from lxml import etree
 from lxml import html as lxml_html
 from sitedata import HOSTILE, RECTOR_RU, SHOWN, populate
 
-from publisher import LANGUAGES, atomic, config, site
-from publisher.content import fallback_note, pick
-from publisher.i18n import gettext
-from publisher.store import Store
+from publisher import LANGUAGES
+from publisher.core import atomic, config
+from publisher.i18n.content import fallback_note, pick
+from publisher.i18n.locale import gettext
+from publisher.publish import site
+from publisher.store.engine import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json"}
@@ -101,7 +103,7 @@ def test_article_page_shows_fallback_text_with_note_and_real_lang(built: config.
 
 def test_fallback_note_is_the_shared_localized_sentence(built: config.Config, store: Store) -> None:
     """The page note is exactly content.fallback_note, so site, feeds and emails agree."""
-    from publisher.articles import all_articles
+    from publisher.store.articles import all_articles
 
     with store.session() as s:
         art = next(a for a in all_articles(s) if a.source_text.title == RECTOR_RU)

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from publisher.config import Config
-from publisher.models import Base
-from publisher.store import Store, open_store
+from publisher.core.config import Config
+from publisher.store.engine import Store, open_store
+from publisher.store.models import Base
 
 
 def test_first_open_creates_every_table(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from publisher.articles import Block, derive_summary
+from publisher.store.articles import Block, derive_summary
 
 LEAD = (
     "A meeting was held in the city of Akkol between the Minister of Science and Higher "

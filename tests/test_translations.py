@@ -11,12 +11,13 @@ from pathlib import Path
 import polib
 import pytest
 
-from publisher import articles, translations
-from publisher.articles import Block, ParsedArticle
-from publisher.config import Config
-from publisher.errors import InputError
-from publisher.models import Article
-from publisher.store import Store
+from publisher.core.config import Config
+from publisher.core.errors import InputError
+from publisher.i18n import translations
+from publisher.store import articles
+from publisher.store.articles import Block, ParsedArticle
+from publisher.store.engine import Store
+from publisher.store.models import Article
 
 NOW = datetime(2025, 4, 7, 9, 0, tzinfo=UTC)
 LATER = datetime(2025, 4, 8, 9, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from publisher.models import Article, ImportedFile
-from publisher.store import Store
-from publisher.watch import Debounce, FolderWatch, content_signature, import_stable
+from publisher.service.watch import Debounce, FolderWatch, content_signature, import_stable
+from publisher.store.engine import Store
+from publisher.store.models import Article, ImportedFile
 from tests.conftest import CORPUS
 
 DUMPS = sorted(CORPUS.glob("*.txt"))
@@ -111,7 +111,7 @@ def test_store_signature_changes_with_an_import(store: Store, tmp_path: Path) ->
     """An import (by the watcher or any other process) is noticed, so the site is rebuilt."""
     before = content_signature(store)
     assert content_signature(store) == before
-    from publisher.importer import import_paths
+    from publisher.ingest.importer import import_paths
 
     import_paths(store, [DUMPS[0]])
     assert content_signature(store) != before

@@ -16,11 +16,13 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from publisher import config, subscribers, tokens
-from publisher.config import Config
-from publisher.errors import PublisherError
-from publisher.models import MailingList, Subscription
-from publisher.store import Store, open_store
+from publisher.core import config
+from publisher.core.config import Config
+from publisher.core.errors import PublisherError
+from publisher.store.engine import Store, open_store
+from publisher.store.models import MailingList, Subscription
+from publisher.subscribers import registry as subscribers
+from publisher.subscribers import tokens
 from publisher.web import create_app
 from tests.webkit import KEY, html_of, link, outbox, text_of
 

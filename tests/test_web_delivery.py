@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from publisher import config, tokens
-from publisher.config import Config
-from publisher.delivery import deliver
-from publisher.digest import create_issue
-from publisher.store import Store, open_store
-from publisher.subscribers import by_email
+from publisher.core import config
+from publisher.core.config import Config
+from publisher.mail.delivery import deliver
+from publisher.mail.digest import create_issue
+from publisher.store.engine import Store, open_store
+from publisher.subscribers import tokens
+from publisher.subscribers.registry import by_email
 from publisher.web import create_app
 from tests.mail_helpers import T0, article, subscriber
 from tests.test_web import Client

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher import config
-from publisher.config import Config
-from publisher.store import open_store
+from publisher.core import config
+from publisher.core.config import Config
+from publisher.store.engine import open_store
 from publisher.web import create_app
 from tests.test_web import Client
 from tests.webkit import KEY

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from publisher.config import Config
-from publisher.delivery import deliver
-from publisher.digest import create_issue
-from publisher.models import Delivery, Subscriber, utcnow
-from publisher.models import Worker as WorkerRow
-from publisher.store import Store
-from publisher.worker import Worker, live_count, workers
+from publisher.core.config import Config
+from publisher.mail.delivery import deliver
+from publisher.mail.digest import create_issue
+from publisher.mail.worker import Worker, live_count, workers
+from publisher.store.engine import Store
+from publisher.store.models import Delivery, Subscriber, utcnow
+from publisher.store.models import Worker as WorkerRow
 from tests.conftest import ROOT
 from tests.mail_helpers import article, smtp_server, subscriber
 
@@ -203,9 +203,9 @@ def test_run_without_worker_delivers_nothing(cfg: Config, monkeypatch: pytest.Mo
     with its worker (the default) the same service delivers."""
     import io
 
-    from publisher.eventlog import EventLog
-    from publisher.scheduler import Service
-    from publisher.store import open_store
+    from publisher.core.eventlog import EventLog
+    from publisher.service.scheduler import Service
+    from publisher.store.engine import open_store
 
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", KEY)
     cfg = replace(cfg, worker=replace(cfg.worker, poll_seconds=0.1),

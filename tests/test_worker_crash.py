@@ -25,11 +25,11 @@ import psutil
 import pytest
 from sqlalchemy import func, insert, select
 
-from publisher import config
-from publisher.digest import create_issue
-from publisher.models import Delivery, Subscriber, Subscription
-from publisher.store import Store, open_store
-from publisher.subscribers import ensure_list
+from publisher.core import config
+from publisher.mail.digest import create_issue
+from publisher.store.engine import Store, open_store
+from publisher.store.models import Delivery, Subscriber, Subscription
+from publisher.subscribers.registry import ensure_list
 from tests.conftest import PG_URL, ROOT, _pg_database
 from tests.mail_helpers import T0, article, smtp_server, wait_for
 

@@ -7,7 +7,7 @@ import re
 from email.message import EmailMessage
 from pathlib import Path
 
-from publisher.config import Config
+from publisher.core.config import Config
 
 KEY = "test-signing-key-0123456789abcdef"
 LINK = re.compile(r"https?://\S+/(confirm|unsubscribe|preferences)/([A-Za-z0-9_.\-]+)")

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher import LANGUAGES
-from publisher.models import MailingList, Subscriber, Subscription
-from publisher.subscribers import by_email, by_token_id, ensure_list, subscription_of
+from publisher.store.models import MailingList, Subscriber, Subscription
+from publisher.subscribers.registry import by_email, by_token_id, ensure_list, subscription_of
 
 # A second request for an address within this time sends nothing (the first email is
 # probably still on its way); after it, a new link replaces the old one.

@@ -19,16 +19,22 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from publisher import LANGUAGES, tokens
-from publisher.config import Config
-from publisher.i18n import DEFAULT_TZ
-from publisher.models import utcnow
-from publisher.ratelimit import SlidingWindow
-from publisher.store import Store
-from publisher.subscribers import AddressError, by_token_id, normalise_email, valid_timezone
-from publisher.textio import clean
+from publisher import LANGUAGES
+from publisher.core.config import Config
+from publisher.i18n.locale import DEFAULT_TZ
+from publisher.ingest.textio import clean
+from publisher.store.engine import Store
+from publisher.store.models import utcnow
+from publisher.subscribers import tokens
+from publisher.subscribers.registry import (
+    AddressError,
+    by_token_id,
+    normalise_email,
+    valid_timezone,
+)
 from publisher.web import actions, mailer
 from publisher.web.pages import list_titles, render, request_language, zone_label
+from publisher.web.ratelimit import SlidingWindow
 from publisher.web.static import SiteFiles
 
 T = TypeVar("T")

@@ -8,11 +8,11 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from publisher.config import Config
-from publisher.errors import PublisherError
-from publisher.i18n import environment, gettext
-from publisher.models import utcnow
-from publisher.transport import open_transport
+from publisher.core.config import Config
+from publisher.core.errors import PublisherError
+from publisher.i18n.locale import environment, gettext
+from publisher.mail.transport import open_transport
+from publisher.store.models import utcnow
 from publisher.web.actions import Confirmation
 
 log = logging.getLogger("publisher.web")

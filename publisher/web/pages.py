@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from publisher import LANGUAGES
-from publisher.config import Config
-from publisher.i18n import environment, language_name
+from publisher.core.config import Config
+from publisher.i18n.locale import environment, language_name
 
 # Pages reached through a token must not leak it (Referer), be framed or be cached.
 PRIVATE_HEADERS = {

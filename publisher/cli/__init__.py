@@ -1,0 +1,3 @@
+"""The command line: `main` (the Click group) and one module per command; `app` holds the
+shared plumbing. Commands call the domain; nothing imports this package.
+"""

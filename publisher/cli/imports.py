@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import click
+
+from publisher.cli.app import CONTEXT, App, pass_app
+from publisher.core.console import emit_json, table
+from publisher.ingest import importer
+
+
+@click.command("import", context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--dry-run", is_flag=True, help="Parse and report; store nothing.")
+@click.option(
+    "--lenient", is_flag=True,
+    help="Replace undecodable bytes (warning names the line) instead of rejecting the file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
+@pass_app
+def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_json: bool) -> None:
+    """Import articles from text dumps, JSON Lines or Markdown files and folders."""
+    report = importer.import_paths(
+        app.store, paths, dry_run=dry_run, lenient=lenient, show_progress=not as_json,
+        max_bytes=int(app.cfg.imports.max_file_mb * 1024 * 1024),
+    )
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for fr in report.files:
+            for w in fr.warnings:
+                click.echo(f"warning: {fr.path}: {w}", err=True)
+            if fr.error:
+                click.echo(f"publisher: rejected {fr.error}", err=True)
+        table(
+            "Import" + (" (dry run: nothing stored)" if dry_run else ""),
+            ["file", "articles", "new", "updated", "unchanged", "status"],
+            [(f.path, f.articles, f.new, f.updated, f.unchanged, f.status) for f in report.files],
+        )
+        t = report.totals()
+        click.echo(
+            f"{t['new']} new, {t['updated']} updated, {t['unchanged']} unchanged, "
+            f"{t['rejected']} file(s) rejected"
+        )
+    if report.rejected:
+        raise SystemExit(2)
+
+
+COMMANDS = [import_]

@@ -1,0 +1,111 @@
+"""`publisher send --list SLUG`: create the list's issue now (if anything is new) and deliver it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from publisher.cli.app import CONTEXT, App, pass_app
+from publisher.core.config import Config
+from publisher.core.console import emit_json
+from publisher.core.errors import PublisherError
+from publisher.mail.delivery import SendReport, count_due
+from publisher.mail.digest import create_issue, open_issues, plan_issue
+from publisher.mail.send import send_list, signing_key
+
+
+@click.command("send", context_settings=CONTEXT)
+@click.option("--list", "list_slug", required=True, help="The list to send (see [[lists]]).")
+@click.option("--dry-run", is_flag=True, help="Show who would get what; store and send nothing.")
+@click.option("--wait", is_flag=True,
+              help="Only create the issue; follow it while the workers deliver it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
+@pass_app
+def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> None:
+    """Create the list's digest issue now (if anything is new) and deliver it.
+
+    Running it again, or after a crash, resumes the unfinished issue: a recipient whose
+    delivery is marked sent is never sent to again. With --wait this command sends nothing
+    itself: running workers (`publisher worker`, `publisher run`) deliver, and it shows
+    their progress until every delivery of the list's open issues has an answer.
+    """
+    cfg = app.cfg
+    cfg.get_list(list_slug)
+    if dry_run:
+        plan = plan_issue(cfg, app.store, list_slug, dry_run=True)
+        pending = sum(count_due(app.store, i) for i in open_issues(app.store, list_slug))
+        doc = {**plan.as_dict(), "dry_run": True, "pending_from_open_issues": pending}
+        if as_json:
+            emit_json(doc)
+            return
+        langs = ", ".join(f"{k}: {v}" for k, v in sorted(plan.recipients.items())) or "none"
+        click.echo(f"Dry run for list {list_slug}: a new issue would go to {plan.total} "
+                   f"recipient(s) ({langs}); {pending} delivery(ies) of open issues are due. "
+                   "Nothing was stored or sent.")
+        return
+    if wait:
+        _send_and_wait(app, list_slug, as_json)
+        return
+    key = signing_key(cfg)
+    created, report = asyncio.run(
+        send_list(cfg, app.store, list_slug, key=key, show_progress=not as_json)
+    )
+    if as_json:
+        emit_json({"list": list_slug, "created_issue_id": created, **report.as_dict()})
+        _fail_if_nothing_accepted(cfg, report)
+        return
+    if created is None and not report.issues:
+        click.echo(f"Nothing new for list {list_slug}: no email sent.")
+        return
+    click.echo(
+        f"List {list_slug}: {report.sent} sent, {report.deferred} deferred, "
+        f"{report.failed} failed, {report.bounced} bounced, {report.cancelled} cancelled "
+        f"in {report.duration:.1f} s ({report.rate:.0f} messages/s)."
+    )
+    if report.possibly_delivered:
+        click.echo(f"{report.possibly_delivered} connection(s) dropped after DATA "
+                   "(possibly delivered; retried once).")
+    if cfg.mail.transport == "maildir":
+        click.echo(f"Messages are in {cfg.outbox_dir / 'new'}")
+    _fail_if_nothing_accepted(cfg, report)
+
+
+def _fail_if_nothing_accepted(cfg: Config, report: SendReport) -> None:
+    """Exit 1 when every attempt was deferred: a relay that is down must not look like success."""
+    if report.sent == 0 and report.deferred > 0:
+        raise PublisherError(
+            f"no message was accepted: {report.deferred} delivery(ies) deferred "
+            "(they are retried by the next send or by `publisher run`)",
+            f"check that [smtp] host {cfg.smtp.host}:{cfg.smtp.port} is reachable",
+        )
+
+
+def _send_and_wait(app: App, list_slug: str, as_json: bool) -> None:
+    from publisher.mail.worker import follow
+
+    created = create_issue(app.cfg, app.store, list_slug)
+    issues = open_issues(app.store, list_slug)
+    # A running worker may finish the new issue before we list the open ones: follow it anyway.
+    if created is not None and created not in issues:
+        issues = [created, *issues]
+    if created is None and not issues:
+        if as_json:
+            emit_json({"list": list_slug, "created_issue_id": None, "issues": [], "total": 0})
+        else:
+            click.echo(f"Nothing new for list {list_slug}: no email sent.")
+        return
+    doc = follow(app.cfg, app.store, issues, show_progress=not as_json)
+    if as_json:
+        emit_json({"list": list_slug, "created_issue_id": created, **doc})
+        return
+    click.echo(
+        f"List {list_slug}: {doc['sent']} sent, {doc['deferred']} deferred, {doc['failed']} "
+        f"failed, {doc['bounced']} bounced, {doc['cancelled']} cancelled of {doc['total']} "
+        f"(waited {doc['waited_seconds']:.1f} s, {doc['messages_per_second']:.0f} messages/s)."
+    )
+    if doc["deferred"]:
+        click.echo(f"{doc['deferred']} deferred delivery(ies) will be retried by the workers.")
+
+
+COMMANDS = [send]

@@ -1,1 +1,0 @@
-"""One module per command group; each exports COMMANDS for publisher.cli to register."""

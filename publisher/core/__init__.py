@@ -1,0 +1,3 @@
+"""Cross-cutting pieces every layer may use: configuration, errors, clock, console output,
+structured event log and atomic file writes. Imports nothing else of the app.
+"""

@@ -1,0 +1,30 @@
+"""Reading one import file into ParsedArticles, by format (text dump, JSON Lines, Markdown)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from publisher.ingest import dumps, jsonl, markdown, textio
+from publisher.store.articles import ParsedArticle
+
+JSONL = {".jsonl", ".ndjson"}
+MARKDOWN = {".md", ".markdown"}
+
+
+def read(
+    path: Path, *, lenient: bool = False, warnings: list[str] | None = None,
+    known_titles: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
+) -> list[ParsedArticle]:
+    """Parse `path`; raises InputError naming the file (and byte offset or line) when rejected.
+
+    `known_titles` (normalised keys of titles already in the store) help a dump tell a
+    repeated article's title from a subheading.
+    """
+    sink = warnings if warnings is not None else []
+    text = textio.read_text(path, lenient=lenient, warnings=sink, max_bytes=max_bytes)
+    suffix = path.suffix.lower()
+    if suffix in JSONL:
+        return jsonl.parse(text, str(path))
+    if suffix in MARKDOWN:
+        return markdown.parse(text, str(path))
+    return dumps.parse(text, str(path), known_titles)

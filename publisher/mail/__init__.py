@@ -1,0 +1,3 @@
+"""Digests and their delivery: issues, rendering and personalising messages, transports
+(SMTP, Maildir), the delivery ledger, workers and one-off sends.
+"""

@@ -1,0 +1,305 @@
+"""Articles in the store: the parsed shape every importer produces, and saving it idempotently."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from publisher import LANGUAGES
+from publisher.store.models import Article, ArticleText, utcnow
+
+BLOCK_KINDS = ("paragraph", "heading", "list")
+Outcome = Literal["new", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # paragraph | heading | list (list items separated by "\n")
+    text: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "text": self.text}
+
+
+@dataclass
+class TextInput:
+    """A translation supplied together with an article (JSONL, front matter)."""
+
+    title: str
+    blocks: list[Block]
+    summary: str = ""
+    status: str = "ready"
+
+
+@dataclass
+class ParsedArticle:
+    title: str
+    blocks: list[Block]
+    lang: str
+    date: datetime | None = None  # timezone-aware; None: no date stated in the source
+    origin: str = ""  # "file:line", shown in translator comments and errors
+    summary: str = ""
+    categories: list[str] = field(default_factory=list)
+    translations: dict[str, TextInput] = field(default_factory=dict)
+    slug: str | None = None
+
+
+def normalise_key(title: str) -> str:
+    """Identity of an article across re-imports: case, punctuation and spacing do not count."""
+    text = unicodedata.normalize("NFKC", title).casefold()
+    text = re.sub(r"[^\w]+", " ", text)
+    return " ".join(text.split())[:300]
+
+
+def article_id(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+_TRANSLIT = str.maketrans(
+    {
+        "а": "a", "ә": "a", "б": "b", "в": "v", "г": "g", "ғ": "g", "д": "d", "е": "e", "ё": "e",
+        "ж": "zh", "з": "z", "и": "i", "й": "i", "к": "k", "қ": "q", "л": "l", "м": "m", "н": "n",
+        "ң": "n", "о": "o", "ө": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ұ": "u",
+        "ү": "u", "ф": "f", "х": "h", "һ": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch",
+        "ъ": "", "ы": "y", "і": "i", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+    }
+)  # fmt: skip
+
+
+def slugify(title: str, limit: int = 80) -> str:
+    text = unicodedata.normalize("NFKC", title).casefold().translate(_TRANSLIT)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", text)
+    slug = ""
+    for w in words:
+        if len(slug) + len(w) + 1 > limit:
+            break
+        slug = f"{slug}-{w}" if slug else w
+    return slug or "article"
+
+
+# Words after which a period does not end a sentence (titles, initials are handled apart).
+_ABBREVIATIONS = frozenset(
+    {
+        "dr", "prof", "mr", "mrs", "ms", "st", "no", "vs", "etc", "assoc", "acad", "jsc", "llp",
+        "г", "гг", "т", "им", "проф", "акад", "доц", "д", "ж", "к", "см", "др", "тел",
+    }
+)  # fmt: skip
+_SENTENCE_END = re.compile(r"[.!?…][\"»”’)]?\s")
+
+
+def _ends_sentence(text: str, end: int) -> bool:
+    """True when the stop at text[end] closes a sentence, not an abbreviation or initial."""
+    word = text[:end].rsplit(None, 1)[-1] if text[:end].strip() else ""
+    word = word.rsplit(".", 1)[-1]  # "S.K" -> "K"
+    if len(word) == 1 and word.isupper():
+        return False
+    return word.casefold().strip("(«“\"") not in _ABBREVIATIONS
+
+
+def derive_summary(blocks: list[Block], limit: int = 300) -> str:
+    """The lead paragraph, cut at a sentence (or word) boundary near `limit` characters."""
+    lead = next((b.text for b in blocks if b.kind == "paragraph"), "")
+    if len(lead) <= limit:
+        return lead
+    cut = lead[: limit + 1]
+    ends = [
+        m.end() - 1 for m in _SENTENCE_END.finditer(cut)
+        if m.start() > limit // 3 and _ends_sentence(cut, m.start())
+    ]
+    if ends:
+        return cut[: ends[-1]].rstrip()
+    return lead[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
+
+
+def fingerprint(parsed: ParsedArticle) -> str:
+    payload = {
+        "title": parsed.title,
+        "blocks": [b.as_dict() for b in parsed.blocks],
+        "date": parsed.date.isoformat() if parsed.date else None,
+        "lang": parsed.lang,
+        "categories": parsed.categories,
+        "translations": {
+            k: [v.title, [b.as_dict() for b in v.blocks], v.summary, v.status]
+            for k, v in sorted(parsed.translations.items())
+        },
+    }
+    raw = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _pending(session: Session) -> dict[str, Article]:
+    """Articles this session added and may not have flushed yet, by id.
+
+    save() does not flush per article (one unit of work per article was most of the import
+    time); lookups consult this map first so a repeat within one file is still found.
+    """
+    found: dict[str, Article] = session.info.setdefault("articles.pending", {})
+    return found
+
+
+def _pending_slugs(session: Session) -> dict[str, str]:
+    """Slug -> id of the pending articles (kept beside _pending to avoid a scan per save)."""
+    found: dict[str, str] = session.info.setdefault("articles.pending_slugs", {})
+    return found
+
+
+def preload(session: Session, batch: list[ParsedArticle]) -> None:
+    """Load a batch's existing articles in a few queries instead of one lookup per save()."""
+    ids = sorted({article_id(normalise_key(p.title)) for p in batch})
+    absent: set[str] = session.info.setdefault("articles.absent", set())
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        with session.no_autoflush:
+            found = set(session.scalars(select(Article.id).where(Article.id.in_(chunk))))
+            # Loading the rows puts them in the identity map, where session.get finds them.
+            list(session.scalars(select(Article).where(Article.id.in_(found))))
+        absent.update(set(chunk) - found)
+
+
+def _unique_slug(session: Session, base: str, own_id: str) -> str:
+    slugs = _pending_slugs(session)
+    if slugs.get(base, own_id) == own_id:
+        with session.no_autoflush:
+            owner = session.scalar(select(Article.id).where(Article.slug == base))
+        if owner is None or owner == own_id:
+            return base  # the common case: one indexed lookup
+    # Taken: one query for every numbered variant (probing base-2, base-3, ... one by one is
+    # quadratic when many articles share a title prefix).
+    with session.no_autoflush:
+        rows = session.execute(
+            select(Article.slug, Article.id).where(Article.slug.like(f"{base}-%"))
+        ).all()
+    taken = {slug for slug, aid in rows if aid != own_id}
+    taken.update(slug for slug, aid in slugs.items() if aid != own_id and slug.startswith(base))
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _blocks_json(blocks: list[Block]) -> list[dict[str, str]]:
+    return [b.as_dict() for b in blocks]
+
+
+def _lookup(session: Session, key: str) -> tuple[str, Article | None]:
+    aid = article_id(key)
+    art = _pending(session).get(aid)
+    if art is None and aid not in session.info.get("articles.absent", ()):
+        with session.no_autoflush:
+            art = session.get(Article, aid)
+    return aid, art
+
+
+def save(session: Session, parsed: ParsedArticle, now: datetime | None = None) -> Outcome:
+    """Insert or update one article inside the caller's transaction.
+
+    Same key and same content: nothing changes. Same key, other content: the source slot
+    is rewritten and `updated_at` moves; translations made from the old text become outdated.
+    """
+    if parsed.lang not in LANGUAGES:
+        raise ValueError(f"unknown language {parsed.lang!r}")
+    now = now or utcnow()
+    key = normalise_key(parsed.title)
+    fp = fingerprint(parsed)
+    aid, art = _lookup(session, key)
+    if (
+        art is not None and art.date_stated and parsed.date is not None
+        and art.published_at.date() != parsed.date.date()
+    ):
+        # The same title on another stated day is another article ("Announcement" every
+        # month), not an edit; the dated key keeps both apart, and stable across re-imports.
+        key = f"{key} {parsed.date.date().isoformat()}"
+        aid, art = _lookup(session, key)
+    pending = _pending(session)
+    summary = parsed.summary or derive_summary(parsed.blocks)
+    if art is not None and art.fingerprint == fp:
+        return "unchanged"
+    if art is None:
+        art = Article(
+            id=aid,
+            key=key,
+            slug=_unique_slug(session, parsed.slug or slugify(parsed.title), aid),
+            source_lang=parsed.lang,
+            published_at=parsed.date or now,
+            date_stated=parsed.date is not None,
+            created_at=now,
+            updated_at=parsed.date or now,
+            categories=list(parsed.categories),
+            fingerprint=fp,
+            origin=parsed.origin,
+        )
+        session.add(art)
+        pending[aid] = art
+        _pending_slugs(session)[art.slug] = aid
+        outcome: Outcome = "new"
+    else:
+        outcome = "updated"
+        if art.source_lang != parsed.lang:
+            old = art.text(art.source_lang)
+            if old is not None:
+                old.status, old.source_fingerprint = "ready", ""
+        art.source_lang = parsed.lang
+        if parsed.date is not None:
+            art.published_at, art.date_stated = parsed.date, True
+        art.updated_at = max(now, art.published_at)
+        art.categories = list(parsed.categories)
+        art.fingerprint = fp
+        art.origin = parsed.origin or art.origin
+    src = art.text(parsed.lang)
+    if src is None:
+        src = ArticleText(lang=parsed.lang, updated_at=now)
+        art.texts.append(src)
+    src.title, src.summary, src.blocks = parsed.title, summary, _blocks_json(parsed.blocks)
+    src.status, src.ready_at = "source", art.published_at
+    src.source_fingerprint, src.updated_at = fp, now
+    for lang, tr in parsed.translations.items():
+        if lang == parsed.lang or lang not in LANGUAGES:
+            continue
+        slot = art.text(lang)
+        if slot is None:
+            slot = ArticleText(lang=lang, updated_at=now)
+            art.texts.append(slot)
+        slot.title, slot.blocks = tr.title, _blocks_json(tr.blocks)
+        slot.summary = tr.summary or derive_summary(tr.blocks)
+        slot.status = "ready" if tr.status == "ready" else "draft"
+        slot.ready_at = now if slot.status == "ready" else None
+        slot.source_fingerprint, slot.updated_at = fp, now
+    return outcome
+
+
+def as_json(art: Article) -> dict[str, Any]:
+    """The `articles list --json` shape (DESIGN.md: id, lang, title, date, blocks, translations)."""
+    src = art.source_text
+    return {
+        "id": art.id,
+        "slug": art.slug,
+        "lang": art.source_lang,
+        "title": src.title,
+        "date": art.published_at.date().isoformat() if art.date_stated else None,
+        "published": art.published_at.isoformat(),
+        "updated": art.updated_at.isoformat(),
+        "summary": src.summary,
+        "blocks": src.blocks,
+        "categories": art.categories,
+        "translations": {
+            lang: ("outdated" if (t := art.text(lang)) is not None and t.outdated
+                   else (t.status if t is not None else "missing"))
+            for lang in LANGUAGES
+        },
+        "origin": art.origin,
+    }
+
+
+def all_articles(session: Session) -> list[Article]:
+    """Every article, newest first (stable order for equal dates)."""
+    stmt = select(Article).order_by(Article.published_at.desc(), Article.id)
+    return list(session.scalars(stmt))

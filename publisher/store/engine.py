@@ -1,0 +1,113 @@
+"""Opening the store: engine, sessions, SQLite pragmas and automatic migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.core.config import Config
+from publisher.core.errors import PublisherError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers (site build, web) run while an import or a send writes.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    acfg = AlembicConfig()
+    acfg.set_main_option("script_location", str(MIGRATIONS))
+    acfg.attributes["engine"] = engine
+    return acfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent; run on every open)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    acfg = _alembic_config(engine)
+    head = ScriptDirectory.from_config(acfg).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current != head:
+        command.upgrade(acfg, "head")
+
+
+class Store:
+    """The open store: `with store.session() as s:` is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any exception."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def new_session(self) -> Session:
+        """A session the caller commits itself (per-delivery commits)."""
+        return self._sessions()
+
+    def tables(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(cfg: Config) -> Store:
+    """Open (and create or migrate) the configured store."""
+    url = cfg.store_url
+    if url.startswith("sqlite:///"):
+        folder = Path(url[len("sqlite:///") :]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PublisherError(
+                f"cannot create the data directory {folder}: {exc.strerror}",
+                "check data_dir in publisher.toml or PUBLISHER_DATA_DIR",
+            ) from None
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except (OperationalError, SQLAlchemyError) as exc:
+        shown = make_engine(url).url.render_as_string(hide_password=True) if url else url
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise PublisherError(
+            f"cannot open the store {shown}: {reason}",
+            "check [store] url in publisher.toml or PUBLISHER_STORE__URL",
+        ) from None
+    return Store(engine)
