@@ -1,0 +1,1 @@
+"""Tests of publisher.cli: the command line."""

@@ -1,0 +1,33 @@
+"""`publisher articles list`: the table and the --json contract of DESIGN.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Cli
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "import"
+
+
+def test_list_json_has_the_documented_fields_and_filters_by_language(cli: Cli) -> None:
+    """--json gives id, lang, title, date, blocks and translations; --lang filters."""
+    cli("import", str(FIXTURES / "mixed.txt"))
+    docs = json.loads(cli("articles", "list", "--json").output)
+    assert len(docs) == 3
+    for d in docs:
+        assert {"id", "lang", "title", "date", "blocks", "translations"} <= set(d)
+        assert all(set(b) == {"kind", "text"} for b in d["blocks"])
+        assert d["translations"][d["lang"]] == "source"
+    # newest first
+    assert [d["date"] for d in docs] == ["2025-06-28", "2025-05-05", "2024-10-01"]
+    only_kk = json.loads(cli("articles", "list", "--lang", "kk", "--json").output)
+    assert [d["title"] for d in only_kk] == ["Медициналық колледж түлектеріне дипломдар табысталды"]
+
+
+def test_list_table_shows_titles(cli: Cli) -> None:
+    """Without --json a table lists the articles with their language."""
+    cli("import", str(FIXTURES / "mixed.txt"))
+    result = cli("articles", "list", "--lang", "ru")
+    assert result.exit_code == 0
+    assert "Вакцинация" in result.output and "1 article(s)" in result.output

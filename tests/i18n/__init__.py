@@ -1,0 +1,1 @@
+"""Tests of publisher.i18n: languages and translations."""

@@ -1,0 +1,1 @@
+"""Tests of publisher.ingest: importing files."""

@@ -1,0 +1,126 @@
+"""Held-out style kk / ru dumps, written blind to the segmenter, checked against ground truth.
+
+Each `heldout_*.txt` and `blind2_*.txt` (a second set, by another author) in
+tests/fixtures/import has a `.truth.json` beside it listing
+the articles in file order (title, or the first sentence of a title-less article; language;
+date; subheadings; number of list blocks; whether it repeats an earlier article of the same file).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "import"
+CASES = sorted(FIXTURES.glob("heldout_*.txt")) + sorted(FIXTURES.glob("blind2_*.txt"))
+# Dumps the segmenter still splits wrongly (`benchmarks/segmentation.py --only blind2_ --verbose`
+# names the lines). Strict: a fix that makes one pass must take it off this list.
+KNOWN_MISSES = frozenset({"blind2_kk_sport"})
+PARAMS = [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="title/subheading confusion"))
+    if p.stem in KNOWN_MISSES else p
+    for p in CASES
+]
+
+
+def _truth(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.with_suffix(".truth.json").read_text("utf-8"))
+    return doc
+
+
+def _import(cli: Cli, *paths: Path) -> dict[str, Any]:
+    result = cli("import", *map(str, paths), "--json")
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.output)
+    return report
+
+
+def _stored(cli: Cli) -> list[dict[str, Any]]:
+    """Stored articles in the order they appear in their files."""
+    result = cli("articles", "list", "--json")
+    assert result.exit_code == 0, result.output
+    docs: list[dict[str, Any]] = json.loads(result.output)
+
+    def position(doc: dict[str, Any]) -> tuple[str, int]:
+        path, _, line = doc["origin"].rpartition(":")
+        return path, int(line)
+
+    return sorted(docs, key=position)
+
+
+def _title_matches(expected: dict[str, Any], title: str) -> bool:
+    if expected["title"] is not None:
+        return bool(title == expected["title"])
+    sentence: str = expected["first_sentence"]
+    if title == sentence:
+        return True
+    return (
+        title.endswith("…")
+        and len(title) <= 101
+        and sentence.startswith(title[:-1].rstrip())
+        and len(title[:-1].rstrip()) >= 40
+    )
+
+
+def _pairs(cli: Cli, path: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Imports one dump and pairs each distinct expected article with the stored one."""
+    _import(cli, path)
+    stored = _stored(cli)
+    expected = [a for a in _truth(path)["articles"] if not a["repeat"]]
+    titles = [a["title"] for a in stored]
+    wanted = [a["title"] or a["first_sentence"] for a in expected]
+    assert len(stored) == len(expected), f"{path.name}: got {titles}, want {wanted}"
+    for want, got in zip(expected, stored, strict=True):
+        assert _title_matches(want, got["title"]), f"{path.name}: got {titles}, want {wanted}"
+    return list(zip(expected, stored, strict=True))
+
+
+@pytest.mark.parametrize("path", PARAMS, ids=lambda p: p.stem)
+def test_heldout_dump_splits_into_the_right_articles(cli: Cli, path: Path) -> None:
+    """Every article of a kk/ru dump comes out once, in file order, with its own title."""
+    report = _import(cli, path)
+    truth = _truth(path)
+    assert report["totals"]["new"] == truth["distinct"], report
+    stored = _stored(cli)
+    expected = [a for a in truth["articles"] if not a["repeat"]]
+    got = [a["title"] for a in stored]
+    want = [a["title"] or a["first_sentence"] for a in expected]
+    assert len(got) == len(want), f"got {got}, want {want}"
+    assert all(_title_matches(e, t) for e, t in zip(expected, got, strict=True)), (got, want)
+
+
+@pytest.mark.parametrize("path", PARAMS, ids=lambda p: p.stem)
+def test_heldout_subheadings_stay_inside_their_article(cli: Cli, path: Path) -> None:
+    """Subheadings are heading blocks of their own article; lists stay list blocks."""
+    for want, got in _pairs(cli, path):
+        headings = [b["text"] for b in got["blocks"] if b["kind"] == "heading"]
+        lists = [b for b in got["blocks"] if b["kind"] == "list"]
+        assert headings == want["subheadings"], got["title"]
+        assert len(lists) == want["lists"], (got["title"], got["blocks"])
+
+
+@pytest.mark.parametrize("path", PARAMS, ids=lambda p: p.stem)
+def test_heldout_language_and_date_are_detected(cli: Cli, path: Path) -> None:
+    """Each article is tagged kk or ru and dated from its token or lead paragraph, else undated."""
+    for want, got in _pairs(cli, path):
+        assert got["lang"] == want["lang"], got["title"]
+        assert got["date"] == want["date"], got["title"]
+
+
+def test_heldout_dumps_together_store_each_article_once(cli: Cli) -> None:
+    """Articles repeated across dumps (even across encodings) are stored once; re-import adds 0."""
+    cases = [p for p in CASES if p.stem not in KNOWN_MISSES]
+    distinct = {
+        a["title"] or a["first_sentence"] for p in cases for a in _truth(p)["articles"]
+    }
+    first = _import(cli, *cases)
+    assert first["totals"]["new"] == len(distinct), first["totals"]
+    assert first["totals"]["rejected"] == 0
+    assert len(_stored(cli)) == len(distinct)
+    again = _import(cli, *cases)
+    assert again["totals"]["new"] == 0 and again["totals"]["updated"] == 0, again["totals"]

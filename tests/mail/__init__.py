@@ -1,0 +1,1 @@
+"""Tests of publisher.mail: digests and delivery."""

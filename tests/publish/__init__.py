@@ -1,0 +1,1 @@
+"""Tests of publisher.publish: the site and feeds."""

@@ -1,0 +1,1 @@
+"""Tests of publisher.service: the running service."""

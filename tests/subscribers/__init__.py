@@ -1,0 +1,1 @@
+"""Tests of publisher.subscribers: subscribers and lists."""

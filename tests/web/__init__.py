@@ -1,0 +1,1 @@
+"""Tests of publisher.web: the web endpoint."""
