@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/segmentation.py [--isolated] [--verbose] [--only PREFIX]
 
-Ground truth: samples/import (titles from tests/test_import.py's SAMPLE_TITLES), the older
+Ground truth: samples/import (titles from tests/ingest/test_import.py's SAMPLE_TITLES), the older
 kk / ru / mixed fixtures (titles named below), and every tests/fixtures/import/*.txt with a
 .truth.json beside it (heldout_*, blind2_*). A boundary is the line an article starts on.
 By default files are parsed in one run the way `publisher import` does (titles of earlier
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from publisher.ingest import dumps, textio
 from publisher.store.articles import normalise_key
-from tests.test_import import SAMPLE_TITLES, SUBHEADINGS
+from tests.ingest.test_import import SAMPLE_TITLES, SUBHEADINGS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
 OLD_FIXTURES: dict[str, tuple[set[str], dict[str, list[str]]]] = {
