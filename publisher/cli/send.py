@@ -14,6 +14,8 @@ from publisher.mail.delivery import SendReport, count_due
 from publisher.mail.digest import create_issue, open_issues, plan_issue
 from publisher.mail.send import send_list, signing_key
 
+_SHOWN = 20  # failed addresses listed in the text report
+
 
 @click.command("send", context_settings=CONTEXT)
 @click.option("--list", "list_slug", required=True, help="The list to send (see [[lists]]).")
@@ -63,6 +65,11 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> 
         f"{report.failed} failed, {report.bounced} bounced, {report.cancelled} cancelled "
         f"in {report.duration:.1f} s ({report.rate:.0f} messages/s)."
     )
+    for email, reason in report.failures[:_SHOWN]:
+        click.echo(f"  failed: {email}: {reason}")
+    if len(report.failures) > _SHOWN:
+        click.echo(f"  ... and {len(report.failures) - _SHOWN} more failed "
+                   "(`publisher send --json` lists them all)")
     if report.possibly_delivered:
         click.echo(f"{report.possibly_delivered} connection(s) dropped after DATA "
                    "(possibly delivered; retried once).")

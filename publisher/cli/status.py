@@ -50,6 +50,16 @@ def status_(app: App, as_json: bool) -> None:
                for w in doc["workers"]])
     else:
         click.echo("workers: none running (start `publisher worker` or `publisher run`)")
+    for svc in doc["services"]:
+        shown = {True: "running", False: "gone (did not stop cleanly)", None: "on another host"}
+        rows = []
+        for name, task in sorted(svc["tasks"].items()):
+            note = task.get("last_error", "")
+            if task["state"] == "dead" and task.get("restart_at"):
+                note = f"{note} (restart at {task['restart_at']})"
+            rows.append((name, task["state"], task["restarts"], note or "-"))
+        table(f"Service {svc['holder']}: {shown[svc['running']]}",
+              ["task", "state", "restarts", "last error"], rows)
 
 
 COMMANDS = [status_]

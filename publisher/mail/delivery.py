@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.core.config import Config
 from publisher.core.console import progress
+from publisher.core.errors import PublisherError
 from publisher.mail.digest import close_finished
 from publisher.mail.message import (
     DigestMessage,
@@ -84,6 +85,8 @@ class SendReport:
     possibly_delivered: int = 0
     duration: float = 0.0
     issues: list[int] = field(default_factory=list)
+    # (address, reason) of every delivery that ended failed or bounced in this run
+    failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -96,6 +99,7 @@ class SendReport:
             "possibly_delivered": self.possibly_delivered,
             "duration_seconds": round(self.duration, 3), "messages_per_second": round(self.rate, 1),
             "issues": self.issues,
+            "failures": [{"email": e, "reason": r} for e, r in self.failures],
         }
 
 
@@ -475,11 +479,17 @@ async def drain(
     inflight = 0
     final: dict[int, str] = {}  # delivery id -> its state after this run's last answer
     recorded = asyncio.Event()
+    # Set when a coroutine of this run fails: the others finish the message in hand and
+    # take no new one, so every answer already given is recorded before the error surfaces.
+    halt = asyncio.Event()
+
+    def halted() -> bool:
+        return halt.is_set() or (stop is not None and stop.is_set())
 
     async def produce() -> None:
         nonlocal inflight
         try:
-            while not (stop and stop.is_set()):
+            while not halted():
                 recorded.clear()
                 jobs, cancelled = await asyncio.to_thread(
                     _claim, store, f"{prefix}:{next(seq)}", batch, issue_id, lease
@@ -502,18 +512,29 @@ async def drain(
 
     async def work() -> None:
         while (job := await jobs_q.get()) is not None:
-            if stop and stop.is_set():
+            if halted():
                 unsent.append(job)
                 continue
             mid = message_id(cfg, job.list_slug, job.number, job.id, job.issue_created)
-            try:
-                msg = messages.get(job)
-                data = msg.personalise(Recipient(job.email, job.name, job.token_id, mid))
-            except HeaderValueError as exc:
-                await results_q.put((job, Outcome("permanent", 0, f"not sent: {exc}"), mid))
-                continue
-            outcome = await tx.send(msg.sender, job.email, data)
-            await results_q.put((job, outcome, mid))
+            await results_q.put((job, await _one(job, mid), mid))
+
+    async def _one(job: Job, mid: str) -> Outcome:
+        """Prepare and send one message; whatever goes wrong fails this delivery alone."""
+        try:
+            msg = messages.get(job)
+            data = msg.personalise(Recipient(job.email, job.name, job.token_id, mid))
+        except HeaderValueError as exc:
+            return Outcome("permanent", 0, f"not sent: {exc}")
+        except Exception as exc:  # a bug or odd data: this recipient fails, the run goes on
+            log.exception("delivery %d <%s>: cannot prepare the message", job.id, job.email)
+            return Outcome("permanent", 0, f"not sent: {type(exc).__name__}: {exc}")
+        try:
+            return await tx.send(msg.sender, job.email, data)
+        except PublisherError:
+            raise  # the configuration (a refused login): every message would fail alike
+        except Exception as exc:
+            log.exception("delivery %d <%s>: the transport failed", job.id, job.email)
+            return Outcome("permanent", 0, f"not sent: {type(exc).__name__}: {exc}")
 
     async def write(bar: Any) -> None:
         nonlocal inflight
@@ -539,6 +560,9 @@ async def drain(
             seen = len(final)
             final.update(states)
             report.sent += sum(1 for _, state in states if state == "sent")
+            ended = {d_id for d_id, state in states if state in ("failed", "bounced")}
+            report.failures += [(job.email, outcome.describe())
+                                for job, outcome, _ in got if job.id in ended]
             bar.advance(len(final) - seen, note=f"{report.sent} sent")
             if on_result is not None:
                 for job, outcome, _ in got:
@@ -556,9 +580,25 @@ async def drain(
     with progress("Sending", total or None, show_progress) as bar:
         writer = asyncio.create_task(write(bar))
         renewer = asyncio.create_task(renew())
+        tasks = [asyncio.create_task(produce()),
+                 *(asyncio.create_task(work()) for _ in range(workers))]
         try:
-            await asyncio.gather(produce(), *(work() for _ in range(workers)))
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            if pending:
+                halt.set()
+            while pending:
+                _, pending = await asyncio.wait(pending, timeout=0.1)
+                if all(t.done() for t in tasks[1:]):
+                    # No worker left to take jobs: unblock a producer stuck on a full queue.
+                    while not jobs_q.empty():
+                        if (left := jobs_q.get_nowait()) is not None:
+                            unsent.append(left)
+            for task in tasks:
+                task.result()  # re-raise the first failure, now that the others are done
         finally:
+            for task in tasks:
+                if not task.done():  # cancelled from outside: do not leave orphans behind
+                    task.cancel()
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer

@@ -150,6 +150,16 @@ def _recipients(
         last = rows[-1][0]
 
 
+def _failed_upto(session: Session, list_id: int) -> dict[int, datetime]:
+    """Per subscriber, the cursor their latest permanently failed delivery would have set."""
+    return {sub: upto for sub, upto in session.execute(
+        select(Delivery.subscriber_id, func.max(Delivery.cursor_to))
+        .join(DigestIssue, DigestIssue.id == Delivery.issue_id)
+        .where(DigestIssue.list_id == list_id, Delivery.state.in_(("failed", "bounced")))
+        .group_by(Delivery.subscriber_id)
+    )}
+
+
 def plan_issue(
     cfg: Config, store: Any, list_slug: str, *, now: datetime | None = None,
     slot: datetime | None = None, dry_run: bool = False,
@@ -183,11 +193,17 @@ def plan_issue(
         session.flush()
         catalog = _Catalog(all_articles(session), lcfg, now)
         union: dict[str, set[str]] = {lang: set() for lang in lcfg.languages}
+        failed_upto = _failed_upto(session, mlist.id)
         for page in _recipients(session, mlist, now):
             rows = []
             for sub_id, language, cursor in page:
                 lang = recipient_language(lcfg, language)
                 ids = catalog.after(lang, cursor)
+                tried = failed_upto.get(sub_id)
+                if ids and tried is not None and tried > cursor and not catalog.after(lang, tried):
+                    # Their last delivery of these very articles failed for good (a 5xx):
+                    # only something new makes an issue for them, the backlog included.
+                    continue
                 if not ids and not lcfg.send_empty:
                     continue
                 union[lang].update(ids)

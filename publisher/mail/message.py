@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 import css_inline
+from email_validator import EmailNotValidError, validate_email
 
 from publisher.core.atomic import write_text
 from publisher.core.config import Config, ListConfig
@@ -33,7 +34,12 @@ from publisher.store.models import Article, DigestIssue, MailingList, utcnow
 from publisher.subscribers import tokens
 
 _INLINER = css_inline.CSSInliner()
-_ENCODED_WORD_CHARS = 30  # characters per RFC 2047 word: 30 Cyrillic chars -> 60 bytes -> 80 b64
+# RFC 2047: an encoded word is at most 75 characters. "=?utf-8?b?" + "?=" take 12, so 63
+# base64 characters are left: 45 bytes of UTF-8 (a word never splits a character).
+_ENCODED_WORD_BYTES = 45
+# Plain header text longer than this is written as encoded words, which fold: RFC 5322 wants
+# lines of at most 78 characters and servers refuse lines over 998 ("500 Line too long").
+_PLAIN_MAX = 60
 _MARKERS = ("GREETING", "UNSUBSCRIBE", "PREFERENCES")
 
 
@@ -47,32 +53,76 @@ def check_header(name: str, value: str) -> str:
     return value
 
 
-def encode_words(text: str) -> str:
-    """An unstructured header value: as is when plain ASCII, else RFC 2047 base64 words."""
-    if text.isascii() and all(32 <= ord(c) < 127 for c in text) and len(text) < 900:
+def _chunks(text: str, limit: int) -> list[bytes]:
+    """UTF-8 pieces of at most `limit` bytes, never cutting a character in two."""
+    pieces: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for ch in text:
+        b = ch.encode("utf-8")
+        if size + len(b) > limit and current:
+            pieces.append(b"".join(current))
+            current, size = [], 0
+        current.append(b)
+        size += len(b)
+    if current:
+        pieces.append(b"".join(current))
+    return pieces
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and all(32 <= ord(c) < 127 for c in text) and len(text) <= _PLAIN_MAX
+
+
+def encode_words(text: str, *, force: bool = False) -> str:
+    """An unstructured header value: as is when short plain ASCII, else RFC 2047 base64
+    words of at most 75 characters, one per folded line (any length, any script)."""
+    if not force and _plain(text):
         return text
-    words = []
-    for i in range(0, len(text), _ENCODED_WORD_CHARS):
-        chunk = binascii.b2a_base64(text[i:i + _ENCODED_WORD_CHARS].encode(), newline=False)
-        words.append(f"=?utf-8?b?{chunk.decode('ascii')}?=")
+    words = [
+        "=?utf-8?b?" + binascii.b2a_base64(chunk, newline=False).decode("ascii") + "?="
+        for chunk in _chunks(text, _ENCODED_WORD_BYTES)
+    ]
     return "\r\n ".join(words)
 
 
 _ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*$")
 
 
+def ascii_domain(address: str) -> str:
+    """The address with its domain in IDNA form (punycode), as SMTP envelopes need it."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        found = validate_email(f"a@{domain}", check_deliverability=False).ascii_domain
+    except EmailNotValidError as exc:
+        raise HeaderValueError(f"the domain of {address!r} has no IDNA form: {exc}") from None
+    return f"{local}@{found}"
+
+
 def format_address(name: str, address: str) -> str:
-    """`Name <addr>` with the display name encoded when needed (RFC 5322 / RFC 2047)."""
+    """`Name <addr>` with the display name encoded and folded when needed (RFC 5322/2047).
+
+    A non-ASCII domain with an ASCII local part goes out in IDNA form, which every server
+    takes; the address as the subscriber wrote it stays visible as the display name when
+    there is no name. A non-ASCII local part stays as is: such a message is only ever sent
+    with SMTPUTF8 (RFC 6531/6532), which allows UTF-8 in headers.
+    """
     check_header("address", name)
     check_header("address", address)
+    local = address.rpartition("@")[0]
+    if not address.isascii() and local.isascii():
+        name = name or address
+        address = ascii_domain(address)
     if not name:
         return f"<{address}>"
-    if _ATOM.match(name):
+    if len(name) <= _PLAIN_MAX and _ATOM.match(name):
         shown = name
-    elif name.isascii():
+    elif _plain(name):
         shown = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     else:
-        shown = encode_words(name)
+        shown = encode_words(name, force=True)
     return f"{shown} <{address}>"
 
 

@@ -38,4 +38,5 @@ async def send_list(
             setattr(total, name, getattr(total, name) + getattr(part, name))
         total.duration += part.duration
         total.issues.extend(part.issues)
+        total.failures.extend(part.failures)
     return created, total

@@ -21,6 +21,7 @@ import aiosmtplib
 
 from publisher.core.config import Config
 from publisher.core.errors import PublisherError
+from publisher.mail.message import ascii_domain
 
 Kind = Literal["accepted", "temporary", "permanent", "dropped"]
 
@@ -39,6 +40,14 @@ class Outcome:
     def describe(self) -> str:
         text = f"{self.code} {self.reply}" if self.code else self.reply
         return text.strip()[:500]
+
+
+def envelope(sender: str, recipient: str) -> tuple[str, str, bool]:
+    """(MAIL FROM, RCPT TO, needs SMTPUTF8): domains in IDNA form, which every server takes;
+    only a non-ASCII local part needs the SMTPUTF8 extension (RFC 6531)."""
+    sender, recipient = ascii_domain(sender), ascii_domain(recipient)
+    utf8 = not (sender.isascii() and recipient.isascii())
+    return sender, recipient, utf8
 
 
 class Transport(Protocol):
@@ -166,8 +175,15 @@ class SmtpTransport:
     ) -> Outcome:
         phase = "envelope"
         try:
-            await client.mail(sender)
-            await client.rcpt(recipient)
+            sender, rcpt, utf8 = envelope(sender, recipient)
+            if utf8 and client.is_ehlo_or_helo_needed:
+                await client.ehlo()  # the extensions are known only after EHLO
+            if utf8 and not client.supports_extension("smtputf8"):
+                return Outcome("permanent", 0, f"not sent: the server does not support "
+                               f"SMTPUTF8, which the address {recipient} needs")
+            encoding = "utf-8" if utf8 else "ascii"
+            await client.mail(sender, options=["SMTPUTF8"] if utf8 else None, encoding=encoding)
+            await client.rcpt(rcpt, encoding=encoding)
             phase = "data"
             reply = await client.data(message)
             return Outcome("accepted", reply.code, reply.message)
@@ -184,6 +200,15 @@ class SmtpTransport:
             if phase == "data":
                 return Outcome("dropped", 0, f"connection lost after DATA: {exc}")
             return Outcome("temporary", 0, f"connection lost: {exc}")
+        except Exception as exc:
+            # Anything else is about this one message (an address the client cannot encode,
+            # say). The connection may be mid-transaction: close it so the next message
+            # starts clean, and fail this delivery alone. After DATA it may have arrived.
+            client.close()
+            reason = f"{type(exc).__name__}: {exc}"
+            if phase == "data":
+                return Outcome("dropped", 0, f"error after DATA: {reason}")
+            return Outcome("permanent", 0, f"not sent: {reason}")
 
     async def close(self) -> None:
         while not self._idle.empty():

@@ -131,6 +131,8 @@ class Worker:
         self.sent = 0
         self.report = SendReport()
         self.live = 1
+        self.errors = 0  # delivery rounds that failed and were retried
+        self.last_error = ""
         self._wake = asyncio.Event()
 
     @property
@@ -186,8 +188,20 @@ class Worker:
             while not stop.is_set():
                 self._wake.clear()
                 cfg = replace(self.cfg, smtp=replace(self.cfg.smtp, rate=self.share))
-                part = await drain(cfg, self.store, stop=stop, transport=tx, key=self.key,
-                                   claimer=self.id, on_result=self._count)
+                try:
+                    part = await drain(cfg, self.store, stop=stop, transport=tx, key=self.key,
+                                       claimer=self.id, on_result=self._count)
+                except Exception as exc:
+                    # A store that went away, a refused login, a bug: answers already given
+                    # are recorded (drain flushes first), so the worker lives on and tries
+                    # again after a poll interval instead of leaving the queue unserved.
+                    self.errors += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                    log.exception("worker %s: delivery round failed", self.id)
+                    self._event("worker_error", level="error", error=self.last_error,
+                                errors=self.errors)
+                    await _wait_any(stop, self._wake, self.cfg.worker.poll_seconds)
+                    continue
                 self._add(part)
                 if part.issues or part.cancelled:
                     self._event("worker_drain", **part.as_dict())
@@ -209,6 +223,7 @@ class Worker:
         for name in ("sent", "deferred", "failed", "bounced", "cancelled", "possibly_delivered"):
             setattr(self.report, name, getattr(self.report, name) + getattr(part, name))
         self.report.issues = sorted(set(self.report.issues) | set(part.issues))
+        self.report.failures = (self.report.failures + part.failures)[-100:]
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

@@ -34,6 +34,7 @@ from publisher.core.config import Config, ListConfig
 from publisher.core.errors import PublisherError
 from publisher.core.eventlog import EventLog
 from publisher.service.cron import Schedule, ScheduleTrigger
+from publisher.service.health import TaskHealth
 from publisher.service.lease import Lease
 from publisher.service.watch import Debounce, FolderWatch, content_signature, import_stable
 from publisher.store.engine import Store
@@ -197,6 +198,7 @@ class Service:
         self._web_server: Any = None
         self.stop = asyncio.Event()
         self._stop_work = asyncio.Event()
+        self.health = TaskHealth(cfg.data_dir, self.lease.holder)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -429,14 +431,48 @@ class Service:
             )
             self.stop.set()
 
+    async def _run_worker(self) -> None:
+        await self.worker.run(self.stop)
+
+    async def _supervise(self, name: str, body: Callable[[], Awaitable[Any]]) -> None:
+        """Run an internal task; if it dies, say so (log, `publisher status`) and restart it.
+
+        Without this a worker that hit an unexpected error would leave the service running
+        and looking healthy while nothing is delivered.
+        """
+        restarts = 0
+        while True:
+            self.health.set(name, "running", restarts=restarts)
+            try:
+                await body()
+            except Exception as exc:
+                restarts += 1
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                delay = min(60.0, 2.0 ** (restarts - 1))  # 1 s, 2 s, 4 s ... a minute
+                restart_at = datetime.now(UTC) + timedelta(seconds=delay)
+                self.health.set(name, "dead", restarts=restarts, error=error,
+                                restart_at=restart_at)
+                self.log.event("task_died", level="error", task=name, error=error,
+                               error_type=type(exc).__name__, restarts=restarts,
+                               restart_in=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
+                if self.stop.is_set():
+                    return
+                self.log.event("task_restarted", task=name, restarts=restarts)
+                continue
+            self.health.set(name, "stopped", restarts=restarts)
+            return
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
         self.log.event("start", holder=self.lease.holder, store=self.store.url,
                        web=self.web and f"{self.cfg.web.host}:{self.cfg.web.port}")
-        web_task = asyncio.create_task(self._serve_web()) if self.web else None
-        worker_task = (asyncio.create_task(self.worker.run(self.stop))
+        web_task = (asyncio.create_task(self._supervise("web", self._serve_web))
+                    if self.web else None)
+        worker_task = (asyncio.create_task(self._supervise("worker", self._run_worker))
                        if self.worker is not None else None)
         try:
             await self._lease_loop()
@@ -465,6 +501,7 @@ class Service:
                 loop.remove_signal_handler(sig)
             self.pool.shutdown(wait=not self.abandoned, cancel_futures=True)
             self.lease_pool.shutdown(wait=False)
+            self.health.close()
             self.log.event("stopped", holder=self.lease.holder, clean=not self.abandoned)
 
 

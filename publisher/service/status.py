@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from publisher.core.clock import Clock, system_clock
 from publisher.core.config import Config
-from publisher.service import lease
+from publisher.service import health, lease
 from publisher.service.cron import Schedule
 from publisher.store.engine import Store
 from publisher.store.models import (
@@ -73,6 +73,7 @@ def report(cfg: Config, store: Store, clock: Clock = system_clock) -> dict[str, 
         "deliveries": deliveries,
         "scheduler": info.as_dict() if info else None,
         "workers": [w.as_dict() for w in workers(cfg, store, now)],
+        "services": health.read(cfg.data_dir),
     }
 
 
