@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -56,6 +56,24 @@ class Group(click.Group):
     and PUBLISHER_DEBUG=1 shows the traceback.
     """
 
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Click's own handling prints usage blocks; ours prints one line, exit 2 for bad
+        usage and 1 for runtime failures, like every other error of the command line."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "publisher"
+            _fail(f"{exc.format_message()} (hint: `{where} -h` shows the usage)", 2)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -74,3 +92,30 @@ class Group(click.Group):
                 err=True,
             )
             sys.exit(1)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo("publisher: error: " + " ".join(message.split()), err=True)
+    sys.exit(code)
+
+
+def require_signing_key(cfg: config.Config, command: str, demo: bool) -> config.Config:
+    """The configuration the web and the service run with, or exit 2 when links could not
+    be signed. `--demo` signs with the public demo key, which anyone can use to forge links."""
+    if cfg.secret_key or os.environ.get("PUBLISHER_SECRET_KEY"):
+        return cfg
+    if not demo:
+        from publisher.core.errors import ConfigError
+
+        raise ConfigError(
+            "no signing key: PUBLISHER_SECRET_KEY is not set",
+            f"export PUBLISHER_SECRET_KEY=<32+ random characters>, or try `publisher "
+            f"{command} --demo` on a test store",
+        )
+    from publisher.subscribers.tokens import DEMO_KEY
+
+    click.echo("publisher: warning: --demo signs links with the public demo key; never use it "
+               "with real subscribers", err=True)
+    # The key is read from the environment everywhere (web, workers): set it for this process.
+    os.environ["PUBLISHER_SECRET_KEY"] = DEMO_KEY
+    return cfg

@@ -8,7 +8,7 @@ from publisher import __version__
 from publisher.cli.app import CONTEXT, App, Group
 
 
-@click.group(cls=Group, context_settings=CONTEXT)
+@click.group("publisher", cls=Group, context_settings=CONTEXT)
 @click.option(
     "--config", "config_path", envvar="PUBLISHER_CONFIG", type=click.Path(dir_okay=False),
     help="publisher.toml to use (default: ./publisher.toml if present, else embedded defaults).",

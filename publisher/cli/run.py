@@ -5,15 +5,17 @@ import sys
 
 import click
 
-from publisher.cli.app import CONTEXT, App, pass_app
+from publisher.cli.app import CONTEXT, App, pass_app, require_signing_key
 
 
 @click.command("run", context_settings=CONTEXT)
 @click.option("--no-web", is_flag=True, help="Do not serve the site and subscription pages.")
 @click.option("--no-worker", is_flag=True,
               help="Do not deliver in this process (separate `publisher worker`s do).")
+@click.option("--demo", is_flag=True,
+              help="Allow running without PUBLISHER_SECRET_KEY (public demo key; tests only).")
 @pass_app
-def run(app: App, no_web: bool, no_worker: bool) -> None:
+def run(app: App, no_web: bool, no_worker: bool, demo: bool) -> None:
     """Run the service: watch imports, rebuild the site, send each list's digest on schedule.
 
     Logs one JSON line per event to stderr and to DATA_DIR/logs/publisher.log. Several
@@ -23,7 +25,8 @@ def run(app: App, no_web: bool, no_worker: bool) -> None:
     """
     from publisher.service.scheduler import run_service
 
-    service = run_service(app.cfg, app.store, web=not no_web, worker=not no_worker)
+    cfg = require_signing_key(app.cfg, "run", demo)
+    service = run_service(cfg, app.store, web=not no_web, worker=not no_worker)
     if service.failure is not None:
         raise service.failure
     if service.abandoned:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import click
 
-from publisher.cli.app import CONTEXT, App, pass_app
+from publisher.cli.app import CONTEXT, App, pass_app, require_signing_key
+from publisher.web.proxy import proxy_settings
 
 
 @click.command("serve", context_settings=CONTEXT)
@@ -16,13 +17,12 @@ def serve(app: App, host: str | None, port: int | None, demo: bool) -> None:
 
     from publisher.web import create_app
 
-    cfg = app.cfg
-    # Built before uvicorn starts so a missing signing key fails here, with exit status 1.
+    cfg = require_signing_key(app.cfg, "serve", demo)
     web = create_app(cfg, app.store, demo=demo)
     host = host or cfg.web.host
     port = cfg.web.port if port is None else port
     click.echo(f"serving {cfg.site_dir} and subscription pages on http://{host}:{port}/", err=True)
-    uvicorn.run(web, host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(web, host=host, port=port, log_level="info", **proxy_settings(cfg))
 
 
 COMMANDS = [serve]

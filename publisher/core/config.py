@@ -113,6 +113,10 @@ class WebConfig:
     subscribe_per_ip: int = 10
     subscribe_per_address: int = 3
     rate_window_seconds: float = 3600.0
+    # Reverse proxies (IPs or CIDR ranges) whose X-Forwarded-For/-Proto are believed, by
+    # `serve` and `run` alike: the visitor's address for rate limits, https for Secure
+    # cookies and redirects. Empty: no forwarded header is trusted.
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,7 @@ def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, A
         if (
             not name.startswith(ENV_PREFIX)
             or name in SECRET_ENV.values()
-            or name == "PUBLISHER_CONFIG"
+            or name in ("PUBLISHER_CONFIG", "PUBLISHER_DEBUG")  # not settings: see cli/app.py
         ):
             continue
         rest = name[len(ENV_PREFIX) :].lower()

@@ -418,8 +418,11 @@ class Service:
             def capture_signals(self) -> Iterator[None]:
                 yield
 
+        from publisher.web.proxy import proxy_settings
+
         server = Server(uvicorn.Config(app, host=self.cfg.web.host, port=self.cfg.web.port,
-                                       log_config=None, access_log=False))
+                                       log_config=None, access_log=False,
+                                       **proxy_settings(self.cfg)))
         self._web_server = server
         self.log.event("web", host=self.cfg.web.host, port=self.cfg.web.port)
         try:
