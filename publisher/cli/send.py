@@ -6,13 +6,15 @@ import asyncio
 
 import click
 
+from publisher import LANGUAGES
 from publisher.cli.app import CONTEXT, App, pass_app
 from publisher.core.config import Config
 from publisher.core.console import emit_json
-from publisher.core.errors import PublisherError
+from publisher.core.errors import InputError, PublisherError
+from publisher.mail import history
 from publisher.mail.delivery import SendReport, count_due
 from publisher.mail.digest import create_issue, open_issues, plan_issue
-from publisher.mail.send import send_list, signing_key
+from publisher.mail.send import send_list, send_test, signing_key
 
 _SHOWN = 20  # failed addresses listed in the text report
 
@@ -22,9 +24,16 @@ _SHOWN = 20  # failed addresses listed in the text report
 @click.option("--dry-run", is_flag=True, help="Show who would get what; store and send nothing.")
 @click.option("--wait", is_flag=True,
               help="Only create the issue; follow it while the workers deliver it.")
+@click.option("--test-to", "test_to", metavar="ADDRESS",
+              help="Send the next issue, marked [TEST], to this address only; record nothing.")
+@click.option("--lang", type=click.Choice(LANGUAGES),
+              help="With --test-to: the language to test (default: the list's).")
+@click.option("--retry-now", is_flag=True,
+              help="Make the list's deferred deliveries due now, then send.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
 @pass_app
-def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> None:
+def send(app: App, list_slug: str, dry_run: bool, wait: bool, test_to: str | None,
+         lang: str | None, retry_now: bool, as_json: bool) -> None:
     """Create the list's digest issue now (if anything is new) and deliver it.
 
     Running it again, or after a crash, resumes the unfinished issue: a recipient whose
@@ -33,7 +42,16 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> 
     their progress until every delivery of the list's open issues has an answer.
     """
     cfg = app.cfg
-    cfg.get_list(list_slug)
+    lcfg = cfg.get_list(list_slug)
+    if lang is not None and test_to is None:
+        raise InputError("--lang only goes with --test-to", "a real send uses each reader's")
+    if test_to is not None:
+        _send_test(app, list_slug, lang or lcfg.default_language, test_to, as_json)
+        return
+    if retry_now:
+        made_due = history.retry_now(app.store, list_slug)
+        if not as_json:
+            click.echo(f"{made_due} deferred delivery(ies) of list {list_slug} are due now.")
     if dry_run:
         plan = plan_issue(cfg, app.store, list_slug, dry_run=True)
         pending = sum(count_due(app.store, i) for i in open_issues(app.store, list_slug))
@@ -59,6 +77,7 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> 
         return
     if created is None and not report.issues:
         click.echo(f"Nothing new for list {list_slug}: no email sent.")
+        _tell_pending(app, list_slug)
         return
     click.echo(
         f"List {list_slug}: {report.sent} sent, {report.deferred} deferred, "
@@ -76,6 +95,16 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, as_json: bool) -> 
     if cfg.mail.transport == "maildir":
         click.echo(f"Messages are in {cfg.outbox_dir / 'new'}")
     _fail_if_nothing_accepted(cfg, report)
+
+
+def _tell_pending(app: App, list_slug: str) -> None:
+    """Deliveries waiting for a retry are not "nothing": say how many and when."""
+    waiting = history.pending_retries(app.store, list_slug)
+    if waiting["deferred"]:
+        first = waiting["next_retry_at"]
+        click.echo(f"{waiting['deferred']} deferred delivery(ies) wait for a retry, the first "
+                   f"at {first:%Y-%m-%d %H:%M} UTC; `publisher send --list {list_slug} "
+                   "--retry-now` retries them now.")
 
 
 def _fail_if_nothing_accepted(cfg: Config, report: SendReport) -> None:
@@ -113,6 +142,29 @@ def _send_and_wait(app: App, list_slug: str, as_json: bool) -> None:
     )
     if doc["deferred"]:
         click.echo(f"{doc['deferred']} deferred delivery(ies) will be retried by the workers.")
+
+
+
+
+def _send_test(app: App, list_slug: str, lang: str, address: str, as_json: bool) -> None:
+    from publisher.subscribers.registry import AddressError, normalise_email
+
+    try:
+        address = normalise_email(address)
+    except AddressError as exc:
+        raise InputError(f"--test-to {address!r}: {exc}") from None
+    outcome, subject = asyncio.run(send_test(
+        app.cfg, app.store, list_slug, lang, address, key=signing_key(app.cfg)))
+    doc = {"list": list_slug, "lang": lang, "to": address, "subject": subject,
+           "accepted": outcome.kind == "accepted", "reply": outcome.describe()}
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(f"Test message for list {list_slug} ({lang}) to {address}: "
+                   f"{outcome.describe()}. Subject: {subject}")
+    if outcome.kind != "accepted":
+        raise PublisherError(f"the test message to {address} was not accepted: "
+                             f"{outcome.describe()}", "check [smtp] in publisher.toml")
 
 
 COMMANDS = [send]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import click
 
 from publisher.cli.app import CONTEXT, App, pass_app
@@ -43,6 +45,15 @@ def status_(app: App, as_json: bool) -> None:
     click.echo(f"issues: {issues}")
     deliveries = ", ".join(f"{n} {k}" for k, n in sorted(doc["deliveries"].items())) or "none"
     click.echo(f"deliveries: {deliveries}")
+    retries = doc["retries"]
+    if retries["deferred"]:
+        first = retries["next_retry_at"]
+        local = first.astimezone(ZoneInfo(retries["timezone"]))
+        click.echo(f"pending retries: {retries['deferred']}, next at "
+                   f"{local:%Y-%m-%d %H:%M} {retries['timezone']} ({first:%Y-%m-%d %H:%M} UTC); "
+                   "`publisher send --list LIST --retry-now` retries now")
+    else:
+        click.echo("pending retries: none")
     if doc["workers"]:
         table("Workers", ["worker", "state", "last heartbeat (UTC)", "sent", "messages/s"],
               [(w["id"], "alive" if w["alive"] else "gone (no heartbeat)",

@@ -290,15 +290,24 @@ def open_issues(store: Any, list_slug: str) -> list[int]:
         ).all())
 
 
-def preview(
+@dataclass(frozen=True)
+class NextIssue:
+    """What the list's next digest in one language would hold for a new reader."""
+
+    list_slug: str
+    lang: str
+    number: int
+    window_end: datetime
+    articles: list[Article]
+
+
+def next_issue(
     cfg: Config, store: Any, list_slug: str, lang: str, *, now: datetime | None = None
-) -> str:
-    """The HTML of the list's next digest in `lang` as a new reader would get it, unsent.
+) -> NextIssue:
+    """Articles that became available in `lang` since the last issue (all, before the first).
 
-    It shows what became available since the last issue (everything, before the first).
+    Read-only: nothing is stored, no cursor moves.
     """
-    from publisher.mail.message import render_bodies
-
     lcfg = cfg.get_list(list_slug)
     now = now or utcnow()
     with store.session() as s:
@@ -312,14 +321,41 @@ def preview(
         catalog = _Catalog(arts, lcfg if lang in lcfg.languages else _with_lang(lcfg, lang), now)
         by_id = {a.id: a for a in arts}
         chosen = [by_id[i] for i in catalog.after(lang, since)]
-        base = cfg.site.base_url.rstrip("/")
-        html_body, _ = render_bodies(
-            cfg, lcfg, number, now, lang, chosen, greeting=gettext(lang, "Hello!"),
-            view_url=f"{base}/{lang}/digests/{list_slug}/{number}/",
-            unsubscribe_url=f"{base}/unsubscribe/preview",
-            preferences_url=f"{base}/preferences/preview",
-        )
-    return html_body
+    # Texts load eagerly and sessions do not expire on commit: the articles stay readable.
+    return NextIssue(list_slug, lang, number, now, chosen)
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str
+    html: str
+    text: str
+    articles: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "articles": self.articles, "text": self.text,
+                "html": self.html}
+
+
+def preview(
+    cfg: Config, store: Any, list_slug: str, lang: str, *, now: datetime | None = None
+) -> Preview:
+    """Subject, HTML and text of the list's next digest in `lang` as a new reader would get
+    it, unsent, with placeholder links."""
+    from publisher.mail.message import render_bodies, subject
+
+    lcfg = cfg.get_list(list_slug)
+    nxt = next_issue(cfg, store, list_slug, lang, now=now)
+    base = cfg.site.base_url.rstrip("/")
+    html_body, text_body = render_bodies(
+        cfg, lcfg, nxt.number, nxt.window_end, lang, nxt.articles,
+        greeting=gettext(lang, "Hello!"),
+        view_url=f"{base}/{lang}/digests/{list_slug}/{nxt.number}/",
+        unsubscribe_url=f"{base}/unsubscribe/preview",
+        preferences_url=f"{base}/preferences/preview",
+    )
+    return Preview(subject(lcfg, nxt.number, nxt.window_end, lang), html_body, text_body,
+                   len(nxt.articles))
 
 
 def _with_lang(lcfg: ListConfig, lang: str) -> ListConfig:

@@ -267,7 +267,7 @@ class DigestMessage:
     def __init__(
         self, cfg: Config, lcfg: ListConfig, number: int, window_end: datetime, lang: str,
         articles: Sequence[Article], *, key: str, date: datetime | None = None,
-        tz: str | None = None,
+        tz: str | None = None, subject_prefix: str = "",
     ) -> None:
         self.lcfg, self.key = lcfg, key
         tz = tz or lcfg.timezone
@@ -286,7 +286,7 @@ class DigestMessage:
         self._text = _Base64Body([names.get(p, p) for p in pattern.split(text_body)])
         self._hello_named = gettext(lang, "Hello, %(name)s!")
         self._hello = gettext(lang, "Hello!")
-        self.subject = subject(lcfg, number, window_end, lang, tz)
+        self.subject = subject_prefix + subject(lcfg, number, window_end, lang, tz)
         sender_name, self.sender = parseaddr(lcfg.from_address or cfg.mail.from_address)
         domain = check_header("domain", cfg.mail.domain)
         self.boundary = f"=_pub_{secrets.token_hex(12)}"

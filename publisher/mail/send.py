@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 from publisher.core.config import Config
 from publisher.core.console import warn
 from publisher.mail.delivery import SendReport, drain
-from publisher.mail.digest import create_issue, open_issues
+from publisher.mail.digest import create_issue, next_issue, open_issues
+from publisher.mail.message import DigestMessage, Recipient
+from publisher.mail.transport import Outcome, open_transport
 from publisher.subscribers import tokens
 
 
@@ -40,3 +43,24 @@ async def send_list(
         total.issues.extend(part.issues)
         total.failures.extend(part.failures)
     return created, total
+
+
+async def send_test(
+    cfg: Config, store: Any, list_slug: str, lang: str, address: str, *, key: str
+) -> tuple[Outcome, str]:
+    """The list's next issue in `lang`, marked [TEST], to one address.
+
+    Nothing is recorded: no issue, no delivery, no cursor, so the real send is unchanged.
+    Returns the server's answer and the subject sent.
+    """
+    lcfg = cfg.get_list(list_slug)
+    nxt = next_issue(cfg, store, list_slug, lang)
+    msg = DigestMessage(cfg, lcfg, nxt.number, nxt.window_end, lang, nxt.articles, key=key,
+                        subject_prefix="[TEST] ")
+    mid = f"test.{list_slug}.{nxt.number}.{uuid.uuid4().hex}@{cfg.mail.domain}"
+    data = msg.personalise(Recipient(address, "", "test", mid))
+    tx = open_transport(cfg)
+    try:
+        return await tx.send(msg.sender, address, data), msg.subject
+    finally:
+        await tx.close()

@@ -56,6 +56,7 @@ def report(cfg: Config, store: Store, clock: Clock = system_clock) -> dict[str, 
                  "folders": list(cfg.imports.watch)})
     jobs.append({"job": "drain", "every_seconds": cfg.scheduler.drain_seconds})
     info = lease.current(store)
+    from publisher.mail.history import pending_retries
     from publisher.mail.worker import workers
 
     return {
@@ -74,6 +75,7 @@ def report(cfg: Config, store: Store, clock: Clock = system_clock) -> dict[str, 
         "scheduler": info.as_dict() if info else None,
         "workers": [w.as_dict() for w in workers(cfg, store, now)],
         "services": health.read(cfg.data_dir),
+        "retries": {**pending_retries(store), "timezone": cfg.i18n.timezone},
     }
 
 

@@ -108,12 +108,13 @@ class Collector:
 
 @contextmanager
 def smtp_server(
-    delay: float = 0.0, handler: Any = None, *, smtputf8: bool = False
+    delay: float = 0.0, handler: Any = None, *, smtputf8: bool = False, port: int = 0
 ) -> Iterator[tuple[Any, int]]:
-    """An aiosmtpd server on 127.0.0.1 with `handler` (default: a Collector); `smtputf8`
-    makes it advertise SMTPUTF8 (RFC 6531). It refuses lines over 1,000 bytes, as Postfix."""
+    """An aiosmtpd server on 127.0.0.1 (on `port`, or a free one) with `handler` (default: a
+    Collector); `smtputf8` makes it advertise SMTPUTF8 (RFC 6531). It refuses lines over
+    1,000 bytes, as Postfix does."""
     handler = Collector(delay) if handler is None else handler
-    port = free_port()
+    port = port or free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
