@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from publisher.cli.app import CONTEXT
-from publisher.core.config import Config
+from publisher.core.config import Config, SiteConfig
 from publisher.service import demo as demo_mod
 from publisher.store.engine import open_store
 
@@ -21,7 +21,9 @@ def demo(data_dir: Path) -> None:
     publisher.toml and PUBLISHER_* settings are ignored on purpose: the demo must never
     import samples into, or send digests from, a production store.
     """
-    cfg = Config(data_dir=data_dir, source="embedded defaults (demo)")
+    # Links end in index.html so the pages also work opened straight from disk.
+    cfg = Config(data_dir=data_dir, source="embedded defaults (demo)",
+                 site=SiteConfig(pretty_urls=False))
     store = open_store(cfg)
     try:
         demo_mod.run(cfg, store)

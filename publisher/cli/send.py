@@ -15,6 +15,7 @@ from publisher.mail import history
 from publisher.mail.delivery import SendReport, count_due
 from publisher.mail.digest import create_issue, open_issues, plan_issue
 from publisher.mail.send import send_list, send_test, signing_key
+from publisher.publish import site
 
 _SHOWN = 20  # failed addresses listed in the text report
 
@@ -64,6 +65,9 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, test_to: str | Non
                    f"recipient(s) ({langs}); {pending} delivery(ies) of open issues are due. "
                    "Nothing was stored or sent.")
         return
+    # Digests link to article pages: make sure they exist before anyone gets a link. The
+    # build writes only what changed.
+    site.build(cfg, app.store)
     if wait:
         _send_and_wait(app, list_slug, as_json)
         return

@@ -60,6 +60,9 @@ class SiteConfig:
     author: str = "KazNMU Press Office"
     feed_size: int = 50
     page_size: int = 20
+    # false: links between pages end in index.html, so the site also works opened from
+    # disk (file://), where a link to a folder shows a directory listing.
+    pretty_urls: bool = True
 
 
 @dataclass(frozen=True)

@@ -133,10 +133,14 @@ class _Pages:
             "feeds": _feed_links(base, lang),
         }
 
+    def link(self, path: str) -> str:
+        """A folder link as written in pages: `kk/slug/`, or `kk/slug/index.html` for disk."""
+        return path if self.cfg.site.pretty_urls or not path.endswith("/") else path + "index.html"
+
     def _switcher(self, root: str, path_of: dict[str, str]) -> list[dict[str, Any]]:
         return [
-            {"lang": other, "name": language_name(other), "href": root + path_of[other],
-             "current": other == self.lang}
+            {"lang": other, "name": language_name(other),
+             "href": root + self.link(path_of[other]), "current": other == self.lang}
             for other in LANGUAGES
         ]
 
@@ -155,7 +159,8 @@ class _Pages:
             items.append({
                 "title": shown.text.title, "summary": shown.text.summary, "lang": shown.lang,
                 "note": fallback_note(shown),
-                "href": f"{root}{self.lang}/{art.slug}/", "date": date, "iso_date": iso,
+                "href": root + self.link(f"{self.lang}/{art.slug}/"), "date": date,
+                "iso_date": iso,
             })
 
         def page_path(lang: str, n: int) -> str:
@@ -164,14 +169,15 @@ class _Pages:
         html = self.env.get_template("site/index.html").render(
             **self.common,
             root=root,
+            home=root + self.link(f"{self.lang}/"),
             canonical=f"{self.base}/{page_path(self.lang, page)}",
             alternates=[(o, f"{self.base}/{page_path(o, page)}") for o in LANGUAGES],
             switcher=self._switcher(root, {o: page_path(o, page) for o in LANGUAGES}),
             items=items,
             page=page,
             pages=pages,
-            newer=(root + page_path(self.lang, page - 1)) if page > 1 else None,
-            older=(root + page_path(self.lang, page + 1)) if page < pages else None,
+            newer=(root + self.link(page_path(self.lang, page - 1))) if page > 1 else None,
+            older=(root + self.link(page_path(self.lang, page + 1))) if page < pages else None,
         )
         return rel_dir + "index.html", html.encode("utf-8")
 
@@ -183,6 +189,7 @@ class _Pages:
         html = self.env.get_template("site/article.html").render(
             **self.common,
             root=root,
+            home=root + self.link(f"{self.lang}/"),
             canonical=f"{self.base}/{rel_dir}",
             # hreflang names the language of a page's text: only languages with their own.
             alternates=[(o, f"{self.base}/{o}/{art.slug}/") for o in translations_of(art)],
@@ -210,8 +217,9 @@ def _root_page(cfg: Config, base: str) -> bytes:
         }
         for lang in LANGUAGES
     ]
+    suffix = "" if cfg.site.pretty_urls else "index.html"
     html = environment(default).get_template("site/root.html").render(
-        choices=choices, canonical=f"{base}/"
+        choices=choices, canonical=f"{base}/", suffix=suffix
     )
     return html.encode("utf-8")
 

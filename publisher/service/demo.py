@@ -44,6 +44,11 @@ def run(cfg: Config, store: Store) -> None:
         f"Open {built.site_dir / cfg.i18n.default_language / 'index.html'}"
     )
     send_sample_digest(cfg, store)
+    # The last line: what to run next, with the exact command (a bare `publisher` is not on
+    # PATH unless .venv is activated).
+    click.echo(f"Serve the site, subscribe form and unsubscribe links: .venv/bin/publisher "
+               f"serve --demo, then open http://{cfg.web.host}:{cfg.web.port}/"
+               f"{cfg.i18n.default_language}/")
 
 
 def send_sample_digest(cfg: Config, store: Store) -> None:
@@ -78,4 +83,3 @@ def send_sample_digest(cfg: Config, store: Store) -> None:
     click.echo(f"Digest {lcfg.slug}: {report.sent} sent, {report.deferred} deferred, "
                f"{report.failed} failed. Messages (one .eml per recipient): "
                f"{cfg.outbox_dir / 'new'}  —  web copies: {cfg.site_dir}/<lang>/digests/")
-    click.echo("Serve the site, subscribe form and unsubscribe links: publisher serve --demo")

@@ -290,6 +290,10 @@ class Service:
                 handle_due_slot, self.cfg, self.store, item, self.clock(), early=early
             )
             if out.issue_id is not None:
+                from publisher.publish import site
+
+                # The digest links to article pages: they must exist before it goes out.
+                await self._thread(site.build, self.cfg, self.store)
                 self._kick_drain()
             return {"slot": out.slot, "outcome": out.outcome, "issue_id": out.issue_id,
                     "lateness_seconds": out.lateness_seconds}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -134,3 +135,28 @@ def test_deferred_mail_is_shown_and_retried_now_on_request(
         assert "2 deferred delivery(ies) of list weekly are due now" in now.stdout
         assert server.received() == {"one@example.org": 1, "two@example.org": 1}
     assert "pending retries: none" in cli("status").stdout
+
+
+def test_send_builds_the_pages_its_digest_links_to(
+    cli: Any, store: Any, store_cfg: Config
+) -> None:
+    """On a store whose site was never built, `send` writes the article pages first: every
+    site link in the digest opens an existing page."""
+    populate(store)
+    cli.env["PUBLISHER_SECRET_KEY"] = KEY
+    assert not (store_cfg.site_dir / "kk" / "index.html").exists()
+    assert cli("send", "--list", "weekly").exit_code == 0
+    base = store_cfg.site.base_url.rstrip("/")
+    links = set()
+    for path in (store_cfg.outbox_dir / "new").glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = msg.get_body(("html",))
+        assert body is not None
+        links |= {u for u in re.findall(r'href="([^"]+)"', body.get_content())
+                  if u.startswith(base) and "/unsubscribe/" not in u
+                  and "/preferences/" not in u}
+    assert links
+    for url in links:
+        rel = url[len(base):].strip("/")
+        assert (store_cfg.site_dir / rel / "index.html").is_file() or (
+            store_cfg.site_dir / rel).is_file(), url

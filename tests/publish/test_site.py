@@ -283,3 +283,28 @@ def test_empty_store_builds_valid_empty_site(store_cfg: config.Config, store: St
         feed = etree.fromstring((store_cfg.site_dir / lang / "feed.atom").read_bytes())
         assert atom_schema().validate(feed)
         assert feed.findtext("{http://www.w3.org/2005/Atom}updated") == "1970-01-01T00:00:00+00:00"
+
+
+def test_without_pretty_urls_every_link_opens_a_file_from_disk(
+    store_cfg: config.Config, store: Store
+) -> None:
+    """[site] pretty_urls = false: each relative link of every page names an existing file,
+    so the site works opened from disk instead of showing directory listings."""
+    cfg = replace(store_cfg, site=replace(store_cfg.site, pretty_urls=False))
+    populate(store)
+    site.build(cfg, store)
+    checked = 0
+    for page in cfg.site_dir.rglob("*.html"):
+        for href in _page(page).xpath("//a/@href"):
+            if "://" in href or href.startswith(("#", "/", "mailto:")):
+                continue
+            target = (page.parent / href.split("#")[0]).resolve()
+            assert target.is_file(), f"{page.relative_to(cfg.site_dir)}: {href}"
+            checked += 1
+    assert checked > 20
+
+
+def test_pretty_urls_link_to_folders(built: config.Config) -> None:
+    """By default links name folders (served as /kk/slug/), not index.html files."""
+    hrefs = _page(built.site_dir / "kk" / "index.html").xpath(ITEMS + "/h2/a/@href")
+    assert hrefs and all(h.endswith("/") for h in hrefs)

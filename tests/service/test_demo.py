@@ -25,6 +25,10 @@ def test_demo_runs_the_pipeline_and_a_second_run_sends_nothing(
     assert first.exit_code == 0, first.output
     assert "18 article(s)" in first.output
     assert (data / "site" / "kk" / "index.html").is_file()
+    # Opened from disk as the demo suggests, links name files, not folders.
+    assert 'href="../kk/index.html"' in (data / "site" / "kk" / "index.html").read_text()
+    last = first.output.rstrip().splitlines()[-1]
+    assert ".venv/bin/publisher serve --demo" in last and "http://127.0.0.1:8000/kk/" in last
     mails = sorted((data / "outbox" / "new").iterdir())
     assert len(mails) == 9
     languages = set()
