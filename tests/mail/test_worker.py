@@ -76,7 +76,7 @@ def running(worker: Worker) -> Iterator[threading.Event]:
         loop.close()
 
 
-def wait_until(check: Any, timeout: float = 20) -> None:
+def wait_until(check: Any, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"

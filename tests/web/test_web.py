@@ -457,8 +457,9 @@ def test_no_signing_key_no_app(cfg: Config, tmp_path: Path) -> None:
         store.close()
 
 
-def test_serve_without_key_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
-    """`publisher serve` without the key prints one clear line and exits 1."""
+def test_serve_without_key_exits_2(cli) -> None:  # type: ignore[no-untyped-def]
+    """`publisher serve` without the key prints one clear line and exits 2 (a setting is
+    missing: bad input, not a runtime failure)."""
     result = cli("serve", "--port", "0")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "PUBLISHER_SECRET_KEY is not set" in result.stderr
