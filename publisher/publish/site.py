@@ -7,6 +7,7 @@ absolute because crawlers and feed readers need them so.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from publisher.core.console import progress
 from publisher.i18n.content import fallback_note, pick, translations_of
 from publisher.i18n.locale import environment, format_date, language_name, zone
 from publisher.publish import feeds
+from publisher.publish.manifest import Manifest, article_inputs, global_inputs
 from publisher.store.articles import all_articles
 from publisher.store.engine import Store
 from publisher.store.models import Article
@@ -36,7 +38,9 @@ class BuildReport:
     pages: int = 0
     feeds: int = 0
     written: int = 0
-    unchanged: int = 0
+    unchanged: int = 0  # files left as they were (skipped ones included)
+    skipped: int = 0  # pages whose inputs did not change: not even rendered
+    pruned: int = 0  # pages of articles that are gone, deleted
     articles: int = 0
     seconds: float = 0.0
     languages: list[str] = field(default_factory=lambda: list(LANGUAGES))
@@ -50,6 +54,8 @@ class BuildReport:
             "feeds": self.feeds,
             "written": self.written,
             "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "pruned": self.pruned,
             "seconds": round(self.seconds, 3),
         }
 
@@ -225,7 +231,12 @@ def _root_page(cfg: Config, base: str) -> bytes:
 
 
 def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildReport:
-    """Write every page and feed of every language under cfg.site_dir; unchanged files stay."""
+    """Write every page and feed of every language under cfg.site_dir.
+
+    Pages whose inputs did not change since the last build are neither rendered nor
+    written (see manifest.py); files whose bytes did not change are not rewritten; pages
+    of articles no longer in the store are deleted.
+    """
     started = time.perf_counter()
     base = feeds.base_url(cfg)
     with store.session() as s:
@@ -234,20 +245,75 @@ def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildRep
     size = max(1, cfg.site.page_size)
     pages = max(1, -(-len(arts) // size))
     total = len(LANGUAGES) * (len(arts) + pages + 1) + 1
+    manifest = Manifest(cfg)
+    shared = global_inputs(cfg)
+    inputs = {art.id: article_inputs(art) for art in arts}
     out = _Output(cfg.site_dir, report)
+
+    def stale(rel: str, fingerprint: str, kind: str) -> bool:
+        """True when the page must be rendered; an unchanged one is only counted."""
+        if not manifest.fresh(rel, fingerprint):
+            return True
+        report.skipped += 1
+        report.unchanged += 1
+        if kind == "feed":
+            report.feeds += 1
+        else:
+            report.pages += 1
+        return False
+
     with closing(out), progress("Building site", total, show_progress) as bar:
-        out.write("index.html", _root_page(cfg, base), "page")
+        if stale("index.html", shared, "page"):
+            out.write("index.html", _root_page(cfg, base), "page")
         bar.advance()
         for lang in LANGUAGES:
             renderer = _Pages(cfg, base, lang)
             for n in range(1, pages + 1):
-                out.write(*renderer.index(arts[(n - 1) * size : n * size], n, pages), "page")
+                chunk = arts[(n - 1) * size : n * size]
+                rel = f"{lang}/index.html" if n == 1 else f"{lang}/page/{n}/index.html"
+                fp = _fingerprint(shared, lang, n, pages, [inputs[a.id] for a in chunk])
+                if stale(rel, fp, "page"):
+                    out.write(*renderer.index(chunk, n, pages), "page")
                 bar.advance(note=f"{lang} index {n}/{pages}")
             for art in arts:
-                out.write(*renderer.article(art), "page")
+                fp = _fingerprint(shared, lang, inputs[art.id])
+                if stale(f"{lang}/{art.slug}/index.html", fp, "page"):
+                    out.write(*renderer.article(art), "page")
                 bar.advance(note=lang)
-            for name, data in feeds.render_all(feeds.make_channel(cfg, lang, arts)).items():
-                out.write(f"{lang}/{name}", data, "feed")
+            latest = arts[: cfg.site.feed_size]
+            fp = _fingerprint(shared, lang, [inputs[a.id] for a in latest])
+            names = list(feeds.FEED_FILES.values())
+            # One channel makes all three feeds: render them together or not at all.
+            if all([manifest.fresh(f"{lang}/{name}", fp) for name in names]):
+                report.skipped += len(names)
+                report.unchanged += len(names)
+                report.feeds += len(names)
+            else:
+                for name, data in feeds.render_all(feeds.make_channel(cfg, lang, arts)).items():
+                    out.write(f"{lang}/{name}", data, "feed")
             bar.advance(note=f"{lang} feeds")
+    report.pruned = _prune(cfg.site_dir, manifest.stale())
+    manifest.save()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _prune(site_dir: Path, stale: list[str]) -> int:
+    """Delete pages the store no longer has (and folders left empty by them)."""
+    removed = 0
+    for rel in stale:
+        path = site_dir / rel
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        parent = path.parent
+        while parent != site_dir and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    return removed
