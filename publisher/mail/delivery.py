@@ -496,7 +496,9 @@ async def drain(
                 )
                 report.cancelled += cancelled
                 if not jobs and not cancelled:
-                    if inflight == 0:
+                    # Done only if no answer was recorded while we claimed: one that was
+                    # (a dropped connection, due again at once) needs another claim.
+                    if inflight == 0 and not recorded.is_set():
                         return
                     # Answers still to come may make a row due again (a retry after a
                     # dropped connection): wait for them before deciding we are done.
