@@ -32,8 +32,9 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_j
                 click.echo(f"publisher: rejected {fr.error}", err=True)
         table(
             "Import" + (" (dry run: nothing stored)" if dry_run else ""),
-            ["file", "articles", "new", "updated", "unchanged", "status"],
-            [(f.path, f.articles, f.new, f.updated, f.unchanged, f.status) for f in report.files],
+            ["file", "articles", "new", "updated", "unchanged", "warnings", "status"],
+            [(f.path, f.articles, f.new, f.updated, f.unchanged, len(f.warnings), f.status)
+             for f in report.files],
         )
         t = report.totals()
         click.echo(

@@ -40,14 +40,23 @@ def export(app: App, lang: str, output: Path | None) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--lang", type=click.Choice(LANGUAGES),
               help="Refuse the file unless its header says L.")
+@click.option("--force", is_flag=True,
+              help="Import even when the translations read as another language than the "
+                   "header's.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
 @pass_app
-def import_(app: App, path: Path, lang: str | None, as_json: bool) -> None:
-    """Fill translation slots from a PO file (fuzzy -> draft, translated -> ready)."""
-    report = tr.import_po(app.store, path, lang=lang)
+def import_(app: App, path: Path, lang: str | None, force: bool, as_json: bool) -> None:
+    """Fill translation slots from a PO file (fuzzy -> draft, translated -> ready).
+
+    A file whose translations are plainly not in its header's language is refused (exit 2)
+    unless --force is given.
+    """
+    report = tr.import_po(app.store, path, lang=lang, force=force)
     if as_json:
         emit_json(report.as_dict())
         return
+    for warning in report.warnings:
+        click.echo(f"warning: {path}: {warning}", err=True)
     table(
         f"{path} ({report.lang})",
         ["ready", "draft", "unchanged", "skipped", "fuzzy entries", "untranslated", "stale"],

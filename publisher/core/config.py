@@ -97,6 +97,9 @@ class ListConfig:
     grace_hours: float = 0.0  # hold an article back from L while its L translation is pending
     max_lateness_hours: float = 12.0
     send_empty: bool = False
+    # Articles shown in one digest; the rest are one "and N more on the site" link away
+    # (Gmail clips messages past about 102 KB). 0: no limit.
+    max_articles: int = 20
 
 
 @dataclass(frozen=True)

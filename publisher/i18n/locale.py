@@ -88,7 +88,9 @@ def N_plural(singular: str, plural: str) -> tuple[str, str]:
 # (with their kk/ru translations) whatever template happens to use them first.
 COMMON_STRINGS = (
     N_("Read more"),
-    N_("Translation pending: this article is shown in %(language)s"),
+    N_("Not translated yet: this article is shown in %(language)s"),
+    N_("Translation in progress: this article is shown in %(language)s"),
+    N_("The original has changed since this translation was made"),
     N_("Other languages"),
     N_("Newer"),
     N_("Older"),

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from publisher import LANGUAGES, __version__
 from publisher.core.config import Config
 from publisher.core.errors import InputError
+from publisher.i18n import textlang
+from publisher.ingest.provenance import custom_summary, made_from, with_sources
 from publisher.store.articles import Block, all_articles, derive_summary
 from publisher.store.engine import Store
 from publisher.store.models import Article, ArticleText, utcnow
@@ -41,16 +43,10 @@ def slot_state(article: Article, lang: str) -> str:
     return slot.status
 
 
-def _custom_summary(src: ArticleText) -> bool:
-    """True when the summary was given, not derived from the lead (then it needs its own entry)."""
-    blocks = [Block(b["kind"], b["text"]) for b in src.blocks]
-    return bool(src.summary) and src.summary != derive_summary(blocks)
-
-
 def _fields(src: ArticleText) -> list[tuple[str, str, str]]:
     """(field, kind, source text) in reading order; empty texts have nothing to translate."""
     out = [("title", "title", src.title)]
-    if _custom_summary(src):
+    if custom_summary(src):
         out.append(("summary", "summary", src.summary))
     for n, block in enumerate(src.blocks, start=1):
         out.append((f"block:{n}", block["kind"], block["text"]))
@@ -130,7 +126,8 @@ def _public_origin(origin: str) -> tuple[str, str]:
 
 def export(cfg: Config, store: Store, lang: str, *, now: datetime | None = None) -> ExportResult:
     """The missing, draft and outdated `lang` slots as a PO catalog (drafts and outdated
-    translations are prefilled and marked fuzzy, the way msgmerge hands them back)."""
+    translations are prefilled and marked fuzzy, the way msgmerge hands them back; an
+    outdated one also gives the source text it was made from as `#| msgid`)."""
     if lang not in LANGUAGES:
         raise InputError(f"--lang {lang}: unknown language", f"use one of {', '.join(LANGUAGES)}")
     now = now or utcnow()
@@ -152,6 +149,9 @@ def export(cfg: Config, store: Store, lang: str, *, now: datetime | None = None)
             for name, kind, text in _fields(src):
                 extra = _field_note(kind, name, len(src.blocks))
                 prefill = _existing(slot, src, name).strip()
+                # Translators' tools show `#| msgid` beside msgid as "what changed"; kept
+                # even when this field's text did not change, which tells them just that.
+                previous = made_from(slot, src, name) if prefill and state == "outdated" else ""
                 po.append(polib.POEntry(
                     msgctxt=f"{art.id}:{name}",
                     msgid=text,
@@ -159,6 +159,8 @@ def export(cfg: Config, store: Store, lang: str, *, now: datetime | None = None)
                     comment="\n".join([*notes, extra] if extra else notes),
                     occurrences=occurrence,
                     flags=["fuzzy"] if prefill else [],
+                    previous_msgctxt=f"{art.id}:{name}" if previous else None,
+                    previous_msgid=previous or None,
                 ))
     return result
 
@@ -183,6 +185,7 @@ class ImportReport:
     untranslated_entries: int = 0
     stale_entries: int = 0  # made from another source text than the current one
     articles: dict[str, str] = field(default_factory=dict)  # article id -> outcome
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,6 +229,7 @@ class _Field:
     value: str
     fuzzy: bool
     stale: bool
+    msgid: str  # the source text it was translated from
 
 
 def _collect(path: Path, po: polib.POFile, lang: str, s: Session, report: ImportReport
@@ -266,9 +270,16 @@ def _collect(path: Path, po: polib.POFile, lang: str, s: Session, report: Import
             continue
         report.stale_entries += stale
         report.fuzzy_entries += entry.fuzzy
-        found.setdefault(aid, {})[name] = _Field(entry.msgstr.strip(), entry.fuzzy, stale)
+        found.setdefault(aid, {})[name] = _Field(entry.msgstr.strip(), entry.fuzzy, stale,
+                                                 entry.msgid)
     report.skipped = len(seen - set(found))
     return found
+
+
+def _content(title: str, summary: str, blocks: list[dict[str, Any]], status: str,
+             fingerprint: str) -> tuple[Any, ...]:
+    """A slot as readers and digests see it: without the record of its source text."""
+    return title, summary, with_sources(blocks, {}), status, fingerprint
 
 
 def _apply(art: Article, lang: str, fields: dict[str, _Field], now: datetime) -> str:
@@ -280,10 +291,15 @@ def _apply(art: Article, lang: str, fields: dict[str, _Field], now: datetime) ->
     base = None if slot is not None and slot.outdated else slot
     value = {n: fields[n].value if n in fields else _existing(base, src, n).strip()
              for n in names}
-    blocks = [
+    # What each field was translated from: the file's msgid, else (a field kept from a slot
+    # that is not outdated) the current source text.
+    current = {n: t for n, _k, t in _fields(src)}
+    sources = {n: fields[n].msgid if n in fields else (current[n] if value[n] else "")
+               for n in names}
+    blocks = with_sources([
         {"kind": b["kind"], "text": value.get(f"block:{i}", "")}
         for i, b in enumerate(src.blocks, start=1)
-    ]
+    ], sources)
     if "summary" in value:
         summary = value["summary"]
     else:
@@ -297,8 +313,12 @@ def _apply(art: Article, lang: str, fields: dict[str, _Field], now: datetime) ->
     if stale:
         fingerprint = slot.source_fingerprint if slot is not None else ""
     new = (value.get("title", ""), summary, blocks, status, fingerprint)
-    if slot is not None and (slot.title, slot.summary, slot.blocks, slot.status,
-                             slot.source_fingerprint) == new:
+    if slot is not None and _content(slot.title, slot.summary, slot.blocks, slot.status,
+                                     slot.source_fingerprint) == _content(*new):
+        # The same translation: at most its record of the source text is new (a slot from
+        # before that was kept), which is no change a reader or a digest would notice.
+        if slot.blocks != blocks:
+            slot.blocks = blocks
         return "unchanged"
     if slot is None:
         slot = ArticleText(lang=lang)
@@ -312,15 +332,36 @@ def _apply(art: Article, lang: str, fields: dict[str, _Field], now: datetime) ->
     return status
 
 
+def _check_language(path: Path, po: polib.POFile, lang: str, force: bool,
+                    report: ImportReport) -> None:
+    """Refuse a file whose translations plainly read as another language; with `force`,
+    only note it in the report."""
+    mismatch = textlang.first_mismatch(po, lang)
+    if mismatch is None:
+        return
+    if not force:
+        raise InputError(
+            f"{path}:{mismatch.line}: {mismatch.describe()}",
+            "the translator may have sent another language's file or pasted the source; "
+            "--force imports it anyway",
+        )
+    report.warnings.append(f"line {mismatch.line}: {mismatch.describe()}; imported (--force)")
+
+
 def import_po(store: Store, path: Path, *, lang: str | None = None,
-              now: datetime | None = None) -> ImportReport:
-    """Fill the slots of `path` in one transaction; a rejected file changes nothing."""
+              now: datetime | None = None, force: bool = False) -> ImportReport:
+    """Fill the slots of `path` in one transaction; a rejected file changes nothing.
+
+    Translations plainly in another language than the header's reject the file, unless
+    `force`."""
     po = _load(path)
     code = _language(path, po, lang)
     now = now or utcnow()
     report = ImportReport(str(path), code)
     with store.session() as s:
         found = _collect(path, po, code, s, report)
+        # After the structural checks, whose errors say more about a wrong file.
+        _check_language(path, po, code, force, report)
         for aid in sorted(found):
             art = s.get(Article, aid)
             assert art is not None  # checked by _collect

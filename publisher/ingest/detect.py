@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 KAZAKH_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
@@ -51,6 +52,44 @@ def language(text: str, default: str = "en") -> str:
     if kk_letters and kk >= ru:
         return "kk"
     return "kk" if kk > 2 * ru and kk >= 3 else "ru"
+
+
+_EN_WORDS = words(
+    "the and of to in for with on at by from is are was were be has have that this as an a "
+    "its their it which who"
+)
+# Share of Cyrillic letters that are Kazakh-only before a text counts as plainly Kazakh: about
+# one in eight in Kazakh prose; a Russian text has them only in names (a few in a thousand).
+_KK_SHARE = 40
+
+
+def clear_language(text: str, min_letters: int = 40) -> str | None:
+    """kk, ru or en when `text` has at least `min_letters` letters and its letters and
+    function words agree; None when it is too short or mixed to tell (a title, a list of
+    names, Russian prose with Kazakh names). For checks that reject input on a mismatch,
+    where `language` (which must always answer) would be too quick."""
+    sample = text[:20000]
+    cyr = len(_CYRILLIC.findall(sample))
+    lat = len(_LATIN.findall(sample))
+    if cyr + lat < min_letters:
+        return None
+    found = [w.casefold() for w in _WORD.findall(sample)]
+    if lat >= 2 * cyr:
+        return "en" if sum(w in _EN_WORDS for w in found) >= 2 else None
+    if cyr < 2 * lat:
+        return None
+    kk_letters = len(_KAZAKH.findall(sample))
+    kk = sum(w in _KK_WORDS for w in found)
+    ru = sum(w in _RU_WORDS for w in found)
+    if kk_letters * _KK_SHARE >= cyr and kk >= ru:
+        return "kk"
+    if kk_letters == 0 and kk > 2 * ru and kk >= 3:
+        return "kk"  # typed without Kazakh letters, as language() also accepts
+    if kk_letters * 200 < cyr and ru > kk:
+        return "ru"
+    if kk_letters == 0 and kk == 0 and cyr >= 2 * min_letters:
+        return "ru"  # twice the letters without one sign of Kazakh: short Russian sentences
+    return None
 
 
 _EN_MONTHS = {
@@ -149,6 +188,52 @@ def find_date(text: str) -> date | None:
                 continue
             if best is None or m.start() < best[0]:
                 best = (m.start(), found)
+            break
+    return best[1] if best else None
+
+
+@dataclass(frozen=True)
+class DayMonth:
+    """A day and month stated without a year ("On August 30", "30 августа", "30 тамызда")."""
+
+    day: int
+    month: int
+    text: str  # as written, for the import report
+
+
+_NO_YEAR_AFTER = r"(?!\.?,?\s+(?:19|20)\d\d)"
+# Case-sensitive: English capitalises month names, and "may 5" or "march 8 km" in running
+# text are not dates.
+_EN_MONTH_CAP = "|".join(sorted((m.capitalize() for m in _EN_MONTHS), key=len, reverse=True))
+_DAY_MONTH: list[tuple[str, re.Pattern[str]]] = [
+    # August 30 / Aug. 30th
+    ("en", re.compile(rf"\b(?P<m>{_EN_MONTH_CAP})\.?\s+{_DAY}\b{_NO_YEAR_AFTER}")),
+    # 30 August / the 30th of August
+    ("en", re.compile(rf"\b{_DAY}\s+(?:of\s+)?(?P<m>{_EN_MONTH_CAP})\b{_NO_YEAR_AFTER}")),
+    # 30 августа
+    ("ru", re.compile(rf"\b{_DAY}\s+(?P<m>{_RU_MONTH_RE})\b{_NO_YEAR_AFTER}", re.I)),
+    # 30 тамызда / 30 тамыз
+    ("kk", re.compile(rf"\b{_DAY}\s+(?P<m>(?:{_KK_MONTH_RE})\w*){_NO_YEAR_AFTER}", re.I)),
+]
+
+
+def find_day_month(text: str) -> DayMonth | None:
+    """The first day and month stated without a year in `text` (en, ru or kk); documents'
+    dates are skipped as in find_date. Only call it when find_date found nothing."""
+    best: tuple[int, DayMonth] | None = None
+    for kind, pattern in _DAY_MONTH:
+        for m in pattern.finditer(text):
+            if _is_document_date(text, m):
+                continue
+            month = _month(kind, m.group("m"))
+            day = int(m.group("d"))
+            # Any year will do to check the day exists; 2024 is a leap year (29 February).
+            try:
+                date(2024, month or 0, day)
+            except ValueError:
+                continue
+            if best is None or m.start() < best[0]:
+                best = (m.start(), DayMonth(day, month or 0, m.group(0).strip()))
             break
     return best[1] if best else None
 

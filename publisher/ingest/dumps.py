@@ -387,8 +387,13 @@ def _starts_article(
     return True
 
 
-def parse(text: str, origin: str, known_titles: set[str] | None = None) -> list[ParsedArticle]:
-    """Articles of one dump, in file order (repeats included: saving makes them one)."""
+def parse(text: str, origin: str, known_titles: set[str] | None = None,
+          derived: set[str] | None = None) -> list[ParsedArticle]:
+    """Articles of one dump, in file order (repeats included: saving makes them one).
+
+    The origins of articles whose title was taken from their first sentence go into
+    `derived`, for the import report.
+    """
     us = units(text)
     if not us:
         raise InputError(f"{origin}: empty file", "check the export")
@@ -409,6 +414,8 @@ def parse(text: str, origin: str, known_titles: set[str] | None = None) -> list[
                 origin=f"{origin}:{d.line}",
             )
         )
+        if d.derived and derived is not None:
+            derived.add(out[-1].origin)
     if not out:
         raise InputError(f"{origin}: no article found (a title line, a blank line, paragraphs)",
                          "check that paragraphs are separated by blank lines")

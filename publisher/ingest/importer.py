@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from publisher.core.console import progress
 from publisher.core.errors import InputError
-from publisher.ingest import formats, textio
+from publisher.ingest import formats, provenance, review, textio
 from publisher.store import articles
 from publisher.store.engine import Store
-from publisher.store.models import Article
+from publisher.store.models import Article, utcnow
 
 SUFFIXES = {".txt", ".text", ".jsonl", ".ndjson", ".md", ".markdown"}
 
@@ -76,8 +77,10 @@ def expand(paths: Iterable[str | Path]) -> Iterator[Path]:
 def import_paths(
     store: Store, paths: Iterable[str | Path], *, dry_run: bool = False, lenient: bool = False,
     show_progress: bool = False, max_bytes: int = textio.DEFAULT_MAX_BYTES,
+    now: datetime | None = None,
 ) -> ImportReport:
     """Import files and folders; each file is one transaction, a rejected file stores nothing."""
+    now = now or utcnow()
     files = list(expand(paths))
     report = ImportReport(dry_run=dry_run)
     with store.session() as s:
@@ -90,7 +93,7 @@ def import_paths(
             for path in files:
                 report.files.append(
                     import_file(store, path, dry_run=dry_run, lenient=lenient, known=known,
-                                max_bytes=max_bytes, session=shared)
+                                max_bytes=max_bytes, session=shared, now=now)
                 )
                 bar.advance(1, path.name)
     finally:
@@ -100,27 +103,48 @@ def import_paths(
     return report
 
 
+def _keep_sources(session: Session, parsed: articles.ParsedArticle) -> None:
+    """Translations made from the text this import is about to replace record it first, so
+    that their PO export can show translators what changed."""
+    aid = articles.article_id(articles.normalise_key(parsed.title))
+    # preload() noted the ids the store does not have: no query for each new article.
+    if aid in session.info.get("articles.absent", ()):
+        return
+    with session.no_autoflush:
+        art = session.get(Article, aid)
+    if art is not None and len(art.texts) > 1 and art.fingerprint != articles.fingerprint(parsed):
+        provenance.record(art)
+
+
 def import_file(
     store: Store, path: Path, *, dry_run: bool = False, lenient: bool = False,
     known: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
-    session: Session | None = None,
+    session: Session | None = None, now: datetime | None = None,
 ) -> FileReport:
-    """One file in one transaction (or inside the dry run's `session`, never committed)."""
+    """One file in one transaction (or inside the dry run's `session`, never committed).
+
+    `now` is the import time: the date of articles that state none, and the year of those
+    that give only a day and month when no other article of the file states one.
+    """
+    now = now or utcnow()
     fr = FileReport(path=str(path))
     known = known if known is not None else set()
+    derived: set[str] = set()
     try:
         parsed = formats.read(path, lenient=lenient, warnings=fr.warnings, known_titles=known,
-                              max_bytes=max_bytes)
+                              max_bytes=max_bytes, derived=derived)
     except InputError as exc:
         fr.status, fr.error = "rejected", str(exc)
         return fr
+    fr.warnings.extend(review.review(parsed, derived, now))
     fr.articles = len(parsed)
     own = session is None
     session = store.new_session() if session is None else session
     try:
         articles.preload(session, parsed)
         for art in parsed:
-            outcome = articles.save(session, art)
+            _keep_sources(session, art)
+            outcome = articles.save(session, art, now=now)
             setattr(fr, outcome, getattr(fr, outcome) + 1)
         if dry_run:
             fr.status = "checked"

@@ -28,7 +28,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from publisher.core.atomic import write_text
 from publisher.core.config import Config, ListConfig
-from publisher.i18n.content import pick
+from publisher.i18n.content import fallback_note, pick
 from publisher.i18n.locale import DIRECTION, environment, format_date, gettext, locale, zone
 from publisher.store.models import Article, DigestIssue, MailingList, utcnow
 from publisher.subscribers import tokens
@@ -220,6 +220,7 @@ def _items(cfg: Config, lang: str, tz: str, articles: Sequence[Article]) -> list
         items.append({
             "title": shown.text.title, "url": article_url(cfg, lang, art.slug),
             "lang": shown.lang, "dir": DIRECTION[shown.lang], "is_fallback": shown.is_fallback,
+            "note": fallback_note(shown),
             "language_name": _language_in(shown.lang, lang),
             "date_text": format_date(art.published_at, lang, tz) if art.date_stated else "",
             "summary": summary,
@@ -236,11 +237,13 @@ def render_bodies(
     """(HTML with CSS inlined, plain text) of one digest in `lang`, dates in `tz`."""
     env = environment(lang)
     tz = tz or lcfg.timezone
+    cap = lcfg.max_articles if lcfg.max_articles > 0 else len(articles)
+    more = max(0, len(articles) - cap)
     ctx = {
         "subject": subject(lcfg, number, window_end, lang, tz),
         "list_title": list_title(lcfg, lang), "number": number,
         "date_text": format_date(window_end, lang, tz, "long"),
-        "articles": _items(cfg, lang, tz, articles), "greeting": greeting,
+        "articles": _items(cfg, lang, tz, articles[:cap]), "more": more, "greeting": greeting,
         "view_url": view_url, "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url, "archive": archive,
         "home_url": f"{cfg.site.base_url.rstrip('/')}/{lang}/",

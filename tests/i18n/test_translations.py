@@ -135,10 +135,13 @@ def test_round_trip_makes_ready_and_fuzzy_makes_draft(
     cornea = _slot(store, CORNEA, "ru")
     assert cornea["status"] == "ready" and cornea["ready_at"] == LATER
     assert cornea["title"] == "Пересадка роговицы в клинике"
+    # Each block also keeps the source text it was translated from, for a later review.
     assert cornea["blocks"] == [
-        {"kind": "paragraph", "text": RU[CORNEA.blocks[0].text]},
-        {"kind": "list", "text": "Быстрое восстановление\nМеньше отторжений"},
-        {"kind": "paragraph", "text": RU[CORNEA.blocks[2].text]},
+        {"kind": "paragraph", "text": RU[CORNEA.blocks[0].text],
+         "source": CORNEA.blocks[0].text, "source_title": CORNEA.title},
+        {"kind": "list", "text": "Быстрое восстановление\nМеньше отторжений",
+         "source": CORNEA.blocks[1].text},
+        {"kind": "paragraph", "text": RU[CORNEA.blocks[2].text], "source": CORNEA.blocks[2].text},
     ]
     assert cornea["summary"] == RU[CORNEA.blocks[0].text]
     health = _slot(store, HEALTH, "ru")

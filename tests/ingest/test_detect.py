@@ -80,3 +80,45 @@ def test_paragraphs_that_point_back_are_continuations(text: str, strength: float
 def test_a_lead_names_someone_or_something(sentence: str, named: bool) -> None:
     """A name, acronym, quoted title or number after the first word marks a news lead."""
     assert detect.names_something(sentence) is named
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("On August 30, the city of Uralsk hosted a conference", (30, 8, "August 30")),
+        ("On the 30th of August students gathered", (30, 8, "30th of August")),
+        ("30 августа в Алматы прошла конференция", (30, 8, "30 августа")),
+        ("30 тамызда Алматыда конференция өтті", (30, 8, "30 тамызда")),
+        ("Конференция 12 қыркүйекте басталады", (12, 9, "12 қыркүйекте")),
+        ("1 мая студенты вышли на субботник", (1, 5, "1 мая")),
+        ("29 февраля прошёл день редких болезней", (29, 2, "29 февраля")),
+        ("On August 30, 2024 the city hosted", None),  # a full date: find_date's
+        ("30 августа 2024 года", None),
+        ("согласно приказу от 14 марта", None),  # a document's date
+        ("31 апреля", None),  # no such day
+        ("students may 5 times repeat the test", None),  # a verb, not the month
+        ("In March 2025 the supercomputer", None),
+    ],
+)
+def test_day_and_month_without_a_year(text: str, expected: tuple[int, int, str] | None) -> None:
+    """"On August 30", "30 августа" and "30 тамызда" are read as a day and month with no year."""
+    found = detect.find_day_month(text)
+    assert (None if found is None else (found.day, found.month, found.text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Сегодня в университете открылся новый симуляционный центр для врачей.", "ru"),
+        ("Бүгін университетте дәрігерлерге арналған жаңа симуляциялық орталық ашылды.", "kk"),
+        ("A new simulation centre for doctors opened at the university today.", "en"),
+        # Too short to tell, or mixed: no verdict rather than a wrong one.
+        ("Пересадка роговицы в клинике", None),
+        ("Scopus, Web of Science, PubMed, Google Scholar, Embase", None),
+        ("Встречу открыла Әлия Сейтқалиева, заведующая кафедрой, и рассказала о программе "
+         "обмена с партнёрами.", None),
+    ],
+)
+def test_clear_language_answers_only_when_the_text_says_enough(text: str, lang: str | None) -> None:
+    """A language is named only for texts long and plain enough; names and titles get none."""
+    assert detect.clear_language(text) == lang

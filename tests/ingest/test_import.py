@@ -109,7 +109,8 @@ def test_sample_lead_in_and_bullets_form_one_list(cli: Cli) -> None:
 
 
 def test_sample_dates_come_from_the_token_or_the_lead(cli: Cli) -> None:
-    """Dates stated in full in the lead (or the date token) are kept; partial dates are not."""
+    """Dates stated in full in the lead (or the date token) are kept; a day and month without
+    a year take the year of the nearest dated article of the same file."""
     cli("import", str(SAMPLES / "import"))
     docs = _by_title(_articles(cli))
     dates = {t: d["date"] for t, d in docs.items()}
@@ -120,9 +121,13 @@ def test_sample_dates_come_from_the_token_or_the_lead(cli: Cli) -> None:
     welcoming = next(t for t in SAMPLE_TITLES if t.startswith("Welcoming"))
     assert dates[welcoming] == "2025-06-28"
     assert not docs[welcoming]["blocks"][0]["text"].lstrip().startswith("date")
-    # "On February 20" has no year; "dated January 23, 2025" is a document's date.
+    # "On February 20" has no year and is not in the lead; "dated January 23, 2025" is a
+    # document's date.
     assert dates["The Role of Adjuvants in Pain Syndrome Therapy"] is None
-    assert dates["Spinal Muscular Atrophy"] is None
+    # "June 12–13" in the lead, beside "SMA Diagnosis and Monitoring" (2025-06-17).
+    assert dates["Spinal Muscular Atrophy"] == "2025-06-12"
+    # "On August 30": the nearest full date in its file is 2025-06-17.
+    assert dates["Neurorehabilitation Development"] == "2025-08-30"
     assert docs[welcoming]["published"].startswith("2025-06-28T12:00:00")
 
 

@@ -160,3 +160,27 @@ def test_send_builds_the_pages_its_digest_links_to(
         rel = url[len(base):].strip("/")
         assert (store_cfg.site_dir / rel / "index.html").is_file() or (
             store_cfg.site_dir / rel).is_file(), url
+
+
+def test_a_long_digest_is_capped_with_a_link_to_the_rest(store_cfg: Config, store: Any) -> None:
+    """[[lists]] max_articles: a digest shows that many articles, then a localized "and N
+    more on the site" link to the reader's language index."""
+    from dataclasses import replace
+
+    from publisher.mail.digest import preview
+
+    for i in range(5):
+        article(store, f"Жаңалық нөмірі {i}", at=T0 + i * T0.resolution,
+                translations={"ru": f"Новость номер {i}", "en": f"News number {i}"})
+    lists = [replace(x, max_articles=2) if x.slug == "weekly" else x for x in store_cfg.lists]
+    cfg = replace(store_cfg, lists=lists)
+    expected = {"en": "And 3 more articles on the site", "ru": "И ещё 3 статьи на сайте",
+                "kk": "Сайтта тағы 3 мақала бар"}
+    for lang, words in expected.items():
+        shown = preview(cfg, store, "weekly", lang)
+        assert sum(f"номер {i}" in shown.text or f"number {i}" in shown.text
+                   or f"нөмірі {i}" in shown.text for i in range(5)) == 2, lang
+        assert words in shown.text and words in shown.html, lang
+        assert f"{cfg.site.base_url}/{lang}/" in shown.text.split(words, 1)[1]
+    uncapped = replace(cfg, lists=store_cfg.lists)
+    assert "on the site" not in preview(uncapped, store, "weekly", "en").text

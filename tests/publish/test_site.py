@@ -93,8 +93,9 @@ def test_article_page_shows_fallback_text_with_note_and_real_lang(built: config.
     assert article.get("lang") == "ru"
     assert article.xpath(".//h1")[0].text_content() == RECTOR_RU
     note = doc.xpath('//main/*[@class="note"]')[0].text_content()
-    # The note is the kk catalog's sentence naming the real language in Kazakh.
-    template = gettext("kk", "Translation pending: this article is shown in %(language)s")
+    # The note is the kk catalog's sentence naming the real language in Kazakh: nobody has
+    # started a kk translation of this article, and the note says so.
+    template = gettext("kk", "Not translated yet: this article is shown in %(language)s")
     assert note.startswith(template.split("%(language)s")[0]) and "орыс" in note.lower()
     # The Russian page of the same article is not a fallback: no note.
     ru = _page(built.site_dir / "ru" / slug / "index.html")
