@@ -13,7 +13,7 @@ from publisher.core.console import emit_json
 from publisher.core.errors import InputError, PublisherError
 from publisher.mail import history
 from publisher.mail.delivery import SendReport, count_due
-from publisher.mail.digest import create_issue, open_issues, plan_issue
+from publisher.mail.digest import create_issue, open_issues, plan_issue, preview
 from publisher.mail.send import send_list, send_test, signing_key
 from publisher.publish import site
 
@@ -68,6 +68,10 @@ def send(app: App, list_slug: str, dry_run: bool, wait: bool, test_to: str | Non
     # Digests link to article pages: make sure they exist before anyone gets a link. The
     # build writes only what changed.
     site.build(cfg, app.store)
+    # A broken email template ([templates] dir) stops here, before anyone is mailed, rather
+    # than failing every delivery one by one.
+    for lang in lcfg.languages:
+        preview(cfg, app.store, list_slug, lang)
     if wait:
         _send_and_wait(app, list_slug, as_json)
         return

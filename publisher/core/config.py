@@ -154,6 +154,14 @@ def _default_lists() -> list[ListConfig]:
 
 
 @dataclass(frozen=True)
+class TemplatesConfig:
+    # A folder whose templates replace the packaged ones of the same name (site/article.html,
+    # email/digest.html, ...), file by file; the rest stay packaged. Relative to the working
+    # directory. Empty: the packaged templates only.
+    dir: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("var")
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -166,7 +174,13 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     source: str = "embedded defaults"
+
+    @property
+    def template_dir(self) -> str | None:
+        """The override folder, or None for the packaged templates only."""
+        return self.templates.dir.strip() or None
 
     @property
     def store_url(self) -> str:

@@ -22,9 +22,18 @@ from babel.dates import format_datetime as _babel_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 
 from publisher import LANGUAGES
+from publisher.core.errors import InputError
 
 # The checkout: locales/ and templates/ sit beside the publisher/ package.
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,8 +180,10 @@ def environment(lang: str, templates: str | None = None) -> Environment:
     One environment per language because the i18n extension installs its callables
     globally; the cache keeps compiled templates across renders.
     """
+    packaged = FileSystemLoader(str(TEMPLATES_DIR))
     env = Environment(
-        loader=FileSystemLoader(templates or str(TEMPLATES_DIR)),
+        # An override folder ([templates] dir) wins file by file; the rest stay packaged.
+        loader=ChoiceLoader([FileSystemLoader(templates), packaged]) if templates else packaged,
         # Every HTML template escapes, whatever its extension; only *.txt is plain text.
         autoescape=select_autoescape(
             disabled_extensions=("txt",), default_for_string=True, default=True
@@ -193,6 +204,25 @@ def environment(lang: str, templates: str | None = None) -> Environment:
         languages=LANGUAGES,
     )
     return env
+
+
+def template_problem(exc: TemplateError, templates: str | None) -> InputError:
+    """A broken template as one line naming the file and line, with what to do about it."""
+    name, line = getattr(exc, "filename", None) or getattr(exc, "name", None), None
+    if isinstance(exc, TemplateSyntaxError):
+        line = exc.lineno
+    else:  # an error while rendering: Jinja2 puts the template's frame in the traceback
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code.co_filename
+            if code.endswith((".html", ".txt")):
+                name, line = code, tb.tb_lineno
+            tb = tb.tb_next
+    where = f"{name}:{line}" if name and line else (name or "a template")
+    hint = (f"fix it, or remove it from [templates] dir ({templates}) to use the packaged one"
+            if templates else "the packaged templates were changed: restore them")
+    message = " ".join(str(exc.message or exc).split())
+    return InputError(f"{where}: {type(exc).__name__}: {message}", hint)
 
 
 def render(lang: str, template: str, **context: Any) -> str:

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from jinja2 import TemplateError
 from sqlalchemy import and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from publisher.core.config import Config, ListConfig
-from publisher.i18n.locale import gettext
+from publisher.i18n.locale import gettext, template_problem
 from publisher.store.articles import all_articles
 from publisher.store.models import (
     Article,
@@ -347,13 +348,16 @@ def preview(
     lcfg = cfg.get_list(list_slug)
     nxt = next_issue(cfg, store, list_slug, lang, now=now)
     base = cfg.site.base_url.rstrip("/")
-    html_body, text_body = render_bodies(
-        cfg, lcfg, nxt.number, nxt.window_end, lang, nxt.articles,
-        greeting=gettext(lang, "Hello!"),
-        view_url=f"{base}/{lang}/digests/{list_slug}/{nxt.number}/",
-        unsubscribe_url=f"{base}/unsubscribe/preview",
-        preferences_url=f"{base}/preferences/preview",
-    )
+    try:
+        html_body, text_body = render_bodies(
+            cfg, lcfg, nxt.number, nxt.window_end, lang, nxt.articles,
+            greeting=gettext(lang, "Hello!"),
+            view_url=f"{base}/{lang}/digests/{list_slug}/{nxt.number}/",
+            unsubscribe_url=f"{base}/unsubscribe/preview",
+            preferences_url=f"{base}/preferences/preview",
+        )
+    except TemplateError as exc:
+        raise template_problem(exc, cfg.template_dir) from None
     return Preview(subject(lcfg, nxt.number, nxt.window_end, lang), html_body, text_body,
                    len(nxt.articles))
 

@@ -235,7 +235,7 @@ def render_bodies(
     preferences_url: str, archive: bool = False, tz: str | None = None,
 ) -> tuple[str, str]:
     """(HTML with CSS inlined, plain text) of one digest in `lang`, dates in `tz`."""
-    env = environment(lang)
+    env = environment(lang, cfg.template_dir)
     tz = tz or lcfg.timezone
     cap = lcfg.max_articles if lcfg.max_articles > 0 else len(articles)
     more = max(0, len(articles) - cap)

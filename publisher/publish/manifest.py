@@ -42,9 +42,11 @@ def _tree(root: Path, patterns: Iterable[str]) -> list[tuple[str, str]]:
 
 def global_inputs(cfg: Config) -> str:
     """What every page depends on besides its articles."""
+    override = _tree(Path(cfg.template_dir), ["site/**/*"]) if cfg.template_dir else []
     return _digest(
         FORMAT, __version__, LANGUAGES, asdict(cfg.site), asdict(cfg.i18n),
-        _tree(TEMPLATES_DIR, ["site/**/*"]), _tree(LOCALES_DIR, ["*/LC_MESSAGES/*.po"]),
+        _tree(TEMPLATES_DIR, ["site/**/*"]), override, cfg.template_dir,
+        _tree(LOCALES_DIR, ["*/LC_MESSAGES/*.po"]),
     )
 
 

@@ -17,12 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jinja2 import TemplateError
+
 from publisher import LANGUAGES
 from publisher.core.atomic import write_bytes
 from publisher.core.config import Config
 from publisher.core.console import progress
 from publisher.i18n.content import fallback_note, pick, translations_of
-from publisher.i18n.locale import environment, format_date, language_name, zone
+from publisher.i18n.locale import (
+    environment,
+    format_date,
+    language_name,
+    template_problem,
+    zone,
+)
 from publisher.publish import feeds
 from publisher.publish.manifest import Manifest, article_inputs, global_inputs
 from publisher.store.articles import all_articles
@@ -132,7 +140,7 @@ class _Pages:
         self.cfg = cfg
         self.base = base
         self.lang = lang
-        self.env = environment(lang)
+        self.env = environment(lang, cfg.template_dir)
         self.common = {
             "site_title": cfg.site.title.get(lang) or cfg.site.title.get("en", "News"),
             "site_description": cfg.site.description.get(lang, ""),
@@ -224,7 +232,7 @@ def _root_page(cfg: Config, base: str) -> bytes:
         for lang in LANGUAGES
     ]
     suffix = "" if cfg.site.pretty_urls else "index.html"
-    html = environment(default).get_template("site/root.html").render(
+    html = environment(default, cfg.template_dir).get_template("site/root.html").render(
         choices=choices, canonical=f"{base}/", suffix=suffix
     )
     return html.encode("utf-8")
@@ -247,8 +255,25 @@ def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildRep
     total = len(LANGUAGES) * (len(arts) + pages + 1) + 1
     manifest = Manifest(cfg)
     shared = global_inputs(cfg)
-    inputs = {art.id: article_inputs(art) for art in arts}
     out = _Output(cfg.site_dir, report)
+    try:
+        _write_all(cfg, base, arts, manifest, shared, out, report, total, show_progress)
+    except TemplateError as exc:
+        raise template_problem(exc, cfg.template_dir) from None
+    report.pruned = _prune(cfg.site_dir, manifest.stale())
+    manifest.save()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write_all(
+    cfg: Config, base: str, arts: list[Article], manifest: Manifest, shared: str,
+    out: _Output, report: BuildReport, total: int, show_progress: bool,
+) -> None:
+    """Render and write every page whose inputs changed (see build)."""
+    size = max(1, cfg.site.page_size)
+    pages = max(1, -(-len(arts) // size))
+    inputs = {art.id: article_inputs(art) for art in arts}
 
     def stale(rel: str, fingerprint: str, kind: str) -> bool:
         """True when the page must be rendered; an unchanged one is only counted."""
@@ -292,10 +317,6 @@ def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildRep
                 for name, data in feeds.render_all(feeds.make_channel(cfg, lang, arts)).items():
                     out.write(f"{lang}/{name}", data, "feed")
             bar.advance(note=f"{lang} feeds")
-    report.pruned = _prune(cfg.site_dir, manifest.stale())
-    manifest.save()
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _fingerprint(*parts: Any) -> str:
