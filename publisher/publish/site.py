@@ -14,15 +14,18 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
+from sqlalchemy import select
 
 from publisher import LANGUAGES
 from publisher.core.atomic import write_bytes
 from publisher.core.config import Config
 from publisher.core.console import progress
+from publisher.core.errors import ConfigError
 from publisher.i18n.content import fallback_note, pick, translations_of
 from publisher.i18n.locale import (
     environment,
@@ -35,7 +38,7 @@ from publisher.publish import feeds
 from publisher.publish.manifest import Manifest, article_inputs, global_inputs
 from publisher.store.articles import all_articles
 from publisher.store.engine import Store
-from publisher.store.models import Article
+from publisher.store.models import Article, DigestIssue, MailingList
 
 FEED_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
@@ -111,6 +114,26 @@ class _Output:
             self.pool.shutdown(wait=True)
 
 
+@dataclass(frozen=True)
+class PastIssue:
+    list_slug: str
+    number: int
+    window_end: datetime
+    languages: tuple[str, ...]
+
+
+def _past_issues(store: Store) -> list[PastIssue]:
+    with store.session() as s:
+        rows = s.execute(
+            select(MailingList.slug, DigestIssue.number, DigestIssue.window_end,
+                   DigestIssue.articles)
+            .join(MailingList, MailingList.id == DigestIssue.list_id)
+            .order_by(DigestIssue.window_end.desc(), MailingList.slug, DigestIssue.number)
+        ).all()
+    return [PastIssue(slug, n, end, tuple(sorted(k for k, v in (arts or {}).items() if v)))
+            for slug, n, end, arts in rows]
+
+
 def _prefix(rel_dir: str) -> str:
     """The relative path from a page in `rel_dir` back to the site root."""
     depth = len([p for p in rel_dir.split("/") if p])
@@ -184,6 +207,7 @@ class _Pages:
             **self.common,
             root=root,
             home=root + self.link(f"{self.lang}/"),
+            digests_href=root + self.link(f"{self.lang}/digests/"),
             canonical=f"{self.base}/{page_path(self.lang, page)}",
             alternates=[(o, f"{self.base}/{page_path(o, page)}") for o in LANGUAGES],
             switcher=self._switcher(root, {o: page_path(o, page) for o in LANGUAGES}),
@@ -192,6 +216,37 @@ class _Pages:
             pages=pages,
             newer=(root + self.link(page_path(self.lang, page - 1))) if page > 1 else None,
             older=(root + self.link(page_path(self.lang, page + 1))) if page < pages else None,
+        )
+        return rel_dir + "index.html", html.encode("utf-8")
+
+    def digests(self, issues: Sequence[PastIssue]) -> tuple[str, bytes]:
+        """The language's digest archive: every past issue that has a copy in it."""
+        rel_dir = f"{self.lang}/digests/"
+        root = _prefix(rel_dir)
+        tz = self.cfg.i18n.timezone
+        items = []
+        for issue in issues:
+            try:
+                lcfg = self.cfg.get_list(issue.list_slug)
+                title = (lcfg.title.get(self.lang) or lcfg.title.get(lcfg.default_language)
+                         or lcfg.slug)
+            except ConfigError:  # a list removed from the configuration keeps its past
+                title = issue.list_slug
+            items.append({
+                "list_title": title, "number": issue.number,
+                "date": format_date(issue.window_end, self.lang, tz),
+                "iso_date": issue.window_end.astimezone(zone(tz)).date().isoformat(),
+                "href": root + self.link(f"{self.lang}/digests/{issue.list_slug}/"
+                                         f"{issue.number}/"),
+            })
+        html = self.env.get_template("site/digests.html").render(
+            **self.common,
+            root=root,
+            home=root + self.link(f"{self.lang}/"),
+            canonical=f"{self.base}/{rel_dir}",
+            alternates=[(o, f"{self.base}/{o}/digests/") for o in LANGUAGES],
+            switcher=self._switcher(root, {o: f"{o}/digests/" for o in LANGUAGES}),
+            items=items,
         )
         return rel_dir + "index.html", html.encode("utf-8")
 
@@ -249,6 +304,7 @@ def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildRep
     base = feeds.base_url(cfg)
     with store.session() as s:
         arts = all_articles(s)
+    issues = _past_issues(store)
     report = BuildReport(site_dir=cfg.site_dir, articles=len(arts))
     size = max(1, cfg.site.page_size)
     pages = max(1, -(-len(arts) // size))
@@ -257,7 +313,8 @@ def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildRep
     shared = global_inputs(cfg)
     out = _Output(cfg.site_dir, report)
     try:
-        _write_all(cfg, base, arts, manifest, shared, out, report, total, show_progress)
+        _write_all(cfg, base, arts, issues, manifest, shared, out, report, total,
+                   show_progress)
     except TemplateError as exc:
         raise template_problem(exc, cfg.template_dir) from None
     report.pruned = _prune(cfg.site_dir, manifest.stale())
@@ -267,7 +324,8 @@ def build(cfg: Config, store: Store, *, show_progress: bool = False) -> BuildRep
 
 
 def _write_all(
-    cfg: Config, base: str, arts: list[Article], manifest: Manifest, shared: str,
+    cfg: Config, base: str, arts: list[Article], issues: list[PastIssue], manifest: Manifest,
+    shared: str,
     out: _Output, report: BuildReport, total: int, show_progress: bool,
 ) -> None:
     """Render and write every page whose inputs changed (see build)."""
@@ -300,6 +358,10 @@ def _write_all(
                 if stale(rel, fp, "page"):
                     out.write(*renderer.index(chunk, n, pages), "page")
                 bar.advance(note=f"{lang} index {n}/{pages}")
+            past = [i for i in issues if lang in i.languages]
+            fp = _fingerprint(shared, lang, [(i.list_slug, i.number, i.window_end) for i in past])
+            if stale(f"{lang}/digests/index.html", fp, "page"):
+                out.write(*renderer.digests(past), "page")
             for art in arts:
                 fp = _fingerprint(shared, lang, inputs[art.id])
                 if stale(f"{lang}/{art.slug}/index.html", fp, "page"):

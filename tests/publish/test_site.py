@@ -132,7 +132,7 @@ def test_language_switcher_links_the_same_article(built: config.Config) -> None:
 def test_every_page_has_lang_dir_hreflang_and_feed_discovery(built: config.Config) -> None:
     """Each page declares <html lang dir>, hreflang alternates and its language's three feeds."""
     pages = sorted(built.site_dir.rglob("*.html"))
-    assert len(pages) == 1 + 3 * (1 + len(SHOWN["kk"]))
+    assert len(pages) == 1 + 3 * (2 + len(SHOWN["kk"]))  # root; per language: index, archive
     for path in pages:
         doc = _page(path)
         rel = path.relative_to(built.site_dir).parts
@@ -240,7 +240,7 @@ def test_two_concurrent_builds_are_safe(store_cfg: config.Config, store: Store) 
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [r[1].decode() for r in results]
     reports = [json.loads(out) for out, _ in results]
-    assert [r["pages"] + r["feeds"] for r in reports] == [28, 28]
+    assert [r["pages"] + r["feeds"] for r in reports] == [31, 31]
     leftovers = [p for p in store_cfg.site_dir.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
     snapshot = {p: p.read_bytes() for p in store_cfg.site_dir.rglob("*") if p.is_file()}
@@ -254,11 +254,11 @@ def test_cli_site_build_prints_summary_and_json(cli: Cli, store: Store) -> None:
     populate(store)
     first = cli("site", "build")
     assert first.exit_code == 0
-    assert "28 written, 0 unchanged" in first.output and "19 page(s) and 9 feed(s)" in first.output
+    assert "31 written, 0 unchanged" in first.output and "22 page(s) and 9 feed(s)" in first.output
     second = cli("site", "build", "--json")
     doc = json.loads(second.output)
-    assert doc["written"] == 0 and doc["unchanged"] == 28
-    assert (doc["pages"], doc["feeds"], doc["articles"]) == (19, 9, 5)
+    assert doc["written"] == 0 and doc["unchanged"] == 31
+    assert (doc["pages"], doc["feeds"], doc["articles"]) == (22, 9, 5)
 
 
 def test_non_http_base_url_is_rejected_before_writing(cli: Cli, store: Store) -> None:
@@ -277,7 +277,7 @@ def test_empty_store_builds_valid_empty_site(store_cfg: config.Config, store: St
     from tests.helpers.site import atom_schema
 
     report = site.build(store_cfg, store)
-    assert (report.pages, report.feeds, report.articles) == (4, 9, 0)
+    assert (report.pages, report.feeds, report.articles) == (7, 9, 0)
     for lang in LANGUAGES:
         doc = _page(store_cfg.site_dir / lang / "index.html")
         assert doc.xpath("//main/p")[0].text_content() == gettext(lang, "No articles yet.")
@@ -309,3 +309,28 @@ def test_pretty_urls_link_to_folders(built: config.Config) -> None:
     """By default links name folders (served as /kk/slug/), not index.html files."""
     hrefs = _page(built.site_dir / "kk" / "index.html").xpath(ITEMS + "/h2/a/@href")
     assert hrefs and all(h.endswith("/") for h in hrefs)
+
+
+def test_each_language_has_a_digest_archive_linked_from_its_index(cli: Cli, store: Store) -> None:
+    """After a send, /{lang}/digests/ lists the issue with a working link to its web copy,
+    and every language index links to that archive."""
+    from tests.helpers.mail import article, subscriber
+
+    article(store, "Университетте жаңа зертхана ашылды",
+            translations={"ru": "В университете открылась лаборатория", "en": "A new lab"})
+    subscriber(store, "reader@example.org", "ru")
+    cli.env["PUBLISHER_SECRET_KEY"] = "test-signing-key-0123456789abcdef"
+    site_dir = Path(cli.env["PUBLISHER_DATA_DIR"]) / "site"
+    cli("site", "build")
+    empty = _page(site_dir / "ru" / "digests" / "index.html")
+    assert "Пока не отправлено ни одного дайджеста." in empty.text_content()
+    assert cli("send", "--list", "weekly").exit_code == 0
+    cli("site", "build")
+    archive = site_dir / "ru" / "digests" / "index.html"
+    doc = _page(archive)
+    assert doc.xpath("//h1")[0].text_content() == "Архив дайджестов"
+    (href,) = doc.xpath('//ol[@class="articles"]/li/h2/a/@href')
+    assert (archive.parent / href / "index.html").is_file()
+    assert "Еженедельный дайджест" in doc.text_content() and "№ 1" in doc.text_content()
+    index = _page(site_dir / "kk" / "index.html")
+    assert any(h.endswith("kk/digests/") for h in index.xpath("//a/@href"))
