@@ -8,8 +8,9 @@ import click
 
 from publisher import LANGUAGES
 from publisher.cli.app import CONTEXT, App, pass_app
-from publisher.core.console import emit_json, table, warn
+from publisher.core.console import emit_json, progress, table, warn
 from publisher.core.errors import InputError
+from publisher.subscribers import csvfile
 from publisher.subscribers import registry as subs
 
 
@@ -22,14 +23,26 @@ def subscribers() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--list", "list_slug", required=True, help="Slug of the configured list.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
+@click.option(
+    "--overwrite-preferences", is_flag=True,
+    help="Also replace the language, time zone and lists subscribers chose themselves.",
+)
 @pass_app
-def import_(app: App, path: str, list_slug: str, as_json: bool) -> None:
+def import_(
+    app: App, path: str, list_slug: str, as_json: bool, overwrite_preferences: bool
+) -> None:
     """Import a CSV list (email,name,language[,timezone]); nothing is stored if a row is bad."""
     lcfg = app.cfg.get_list(list_slug)
-    report = subs.import_csv(
-        app.store, path, list_slug, default_language=lcfg.default_language,
+    report, rows = csvfile.read_csv(
+        path, list_slug, default_language=lcfg.default_language,
         default_timezone=lcfg.timezone, languages=lcfg.languages,
     )
+    if not report.rejected:
+        with progress(f"Importing {Path(path).name}", len(rows), enabled=not as_json) as bar:
+            csvfile.write_rows(
+                app.store, report, rows, overwrite_preferences=overwrite_preferences,
+                progress=bar,
+            )
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -38,15 +51,17 @@ def import_(app: App, path: str, list_slug: str, as_json: bool) -> None:
         for note in report.rejected:
             where = f"{path}: line {note.line}"
             click.echo(f"publisher: {where}: rejected {note.email}: {note.reason}", err=True)
-        for note in report.skipped:
-            click.echo(f"{path}: line {note.line}: skipped {note.email}: {note.reason}")
-        for note in report.merged:
-            click.echo(f"{path}: line {note.line}: merged {note.email}: {note.reason}")
+        for kind, notes in (
+            ("skipped", report.skipped), ("kept", report.kept), ("merged", report.merged)
+        ):
+            for note in notes:
+                click.echo(f"{path}: line {note.line}: {kind} {note.email}: {note.reason}")
         if report.rejected:
             click.echo(f"{len(report.rejected)} row(s) rejected: nothing imported", err=True)
         else:
             click.echo(
                 f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+                f"{len(report.kept)} kept (changed by the subscriber), "
                 f"{len(report.skipped)} skipped, {len(report.merged)} merged "
                 f"({report.encoding}, {report.delimiter!r})"
             )
@@ -124,11 +139,16 @@ def remove(app: App, email: str, list_slug: str | None, erase: bool) -> None:
 @subscribers.command("export", context_settings=CONTEXT)
 @click.option("--list", "list_slug", required=True, help="Slug of the list.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV file (default: stdout).")
+@click.option(
+    "--raw", is_flag=True,
+    help="Write cells exactly as stored (no \"'\" before a cell a spreadsheet would run "
+    "as a formula).",
+)
 @pass_app
-def export(app: App, list_slug: str, output: str | None) -> None:
+def export(app: App, list_slug: str, output: str | None, raw: bool) -> None:
     """Write the active subscribers of a list as CSV (UTF-8), importable again."""
     with app.store.session() as s:
-        rows = subs.export_rows(s, list_slug)
+        rows = csvfile.export_rows(s, list_slug, raw=raw)
     if output is None:
         csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
         return

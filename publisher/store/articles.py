@@ -296,10 +296,14 @@ def as_json(art: Article) -> dict[str, Any]:
             for lang in LANGUAGES
         },
         "origin": art.origin,
+        "hidden": art.hidden,
     }
 
 
-def all_articles(session: Session) -> list[Article]:
-    """Every article, newest first (stable order for equal dates)."""
+def all_articles(session: Session, *, include_hidden: bool = False) -> list[Article]:
+    """Every article, newest first (stable order for equal dates); hidden ones only when
+    asked: the site, the feeds and digests never show them."""
     stmt = select(Article).order_by(Article.published_at.desc(), Article.id)
+    if not include_hidden:
+        stmt = stmt.where(Article.hidden.is_(False))
     return list(session.scalars(stmt))

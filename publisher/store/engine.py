@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core.config import Config
 from publisher.core.errors import PublisherError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# How long a write waits for another writer's lock before giving up. Batch work (imports,
+# sends) may wait this long; a web request asks for less with `Store.session(wait=...)`.
+BUSY_TIMEOUT_MS = 30_000
+# What a store that is locked by another writer, unreachable or out of connections raises.
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+_WAIT_KEY = "publisher_busy_timeout_ms"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -23,14 +30,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def _sqlite_restore_wait(dbapi_conn: Any, record: Any) -> None:
+    """A connection lent to a short-waiting session goes back to the pool with the default."""
+    if record.info.pop(_WAIT_KEY, None) is None or dbapi_conn is None:
+        return
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkin", _sqlite_restore_wait)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
@@ -72,10 +89,28 @@ class Store:
         return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any exception."""
+    def session(self, *, wait: float | None = None) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any exception.
+
+        `wait` bounds, in seconds, how long a write in it waits for another writer's lock
+        (SQLite busy_timeout, PostgreSQL lock_timeout) before one of UNAVAILABLE is raised;
+        by default it is BUSY_TIMEOUT_MS, long enough for any batch.
+        """
         with self._sessions() as s, s.begin():
+            if wait is not None:
+                self._bound_wait(s, wait)
             yield s
+
+    def _bound_wait(self, session: Session, wait: float) -> None:
+        ms = max(1, int(wait * 1000))
+        conn = session.connection()
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={ms}")
+            # Restored when the connection returns to the pool (_sqlite_restore_wait).
+            conn.connection.info[_WAIT_KEY] = ms
+        elif conn.dialect.name == "postgresql":
+            # LOCAL: ends with this transaction, so the pooled connection keeps no trace.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{ms}ms'")
 
     def new_session(self) -> Session:
         """A session the caller commits itself (per-delivery commits)."""

@@ -78,6 +78,9 @@ class Article(Base):
     categories: Mapped[list[Any]] = mapped_column(JSON, default=list)
     fingerprint: Mapped[str] = mapped_column(String(64))
     origin: Mapped[str] = mapped_column(Text, default="")
+    # Taken off the site, the feeds and future digests by an admin (`articles hide`); the
+    # row stays, so a re-import does not bring the article back.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
 
     texts: Mapped[list[ArticleText]] = relationship(
         back_populates="article", cascade="all, delete-orphan", lazy="selectin"
@@ -145,6 +148,9 @@ class Subscriber(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
+    # Last save of the preferences page: from then on language, time zone and lists are the
+    # subscriber's, and a CSV import keeps them unless told to overwrite them.
+    prefs_changed_at: Mapped[datetime | None]
 
 
 class Subscription(Base):

@@ -7,10 +7,12 @@ stale, so no schema column is needed to keep at most one confirmation alive per 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +20,8 @@ from sqlalchemy.orm import Session
 from publisher import LANGUAGES
 from publisher.store.models import MailingList, Subscriber, Subscription
 from publisher.subscribers.registry import by_email, by_token_id, ensure_list, subscription_of
+
+log = logging.getLogger("publisher.web")
 
 # A second request for an address within this time sends nothing (the first email is
 # probably still on its way); after it, a new link replaces the old one.
@@ -202,7 +206,8 @@ def update_preferences(
         return None
     sub.language = language or sub.language
     sub.timezone = timezone or sub.timezone
-    sub.updated_at = now
+    # From now on these are the subscriber's: a CSV import keeps them (csvfile "kept").
+    sub.updated_at = sub.prefs_changed_at = now
     for slug in offered:
         mlist = ensure_list(session, slug, now)
         row = subscription_of(session, sub.id, mlist.id)
@@ -220,3 +225,48 @@ def update_preferences(
         sub.status = "active"
     session.flush()
     return preferences(session, token_id)
+
+
+def expected_preferences(
+    current: Preferences, *, language: str | None, timezone: str | None,
+    lists: Sequence[str], offered: Sequence[str],
+) -> Preferences:
+    """What `update_preferences` will show once applied (the answer to a journaled form)."""
+    states = dict(current.lists)
+    for slug in offered:
+        if slug in lists:
+            states[slug] = "active"
+        elif slug in states:
+            states[slug] = "unsubscribed"
+    status = "active" if lists and current.status == "unsubscribed" else current.status
+    return Preferences(
+        current.email, current.name, language or current.language,
+        timezone or current.timezone, status, states,
+    )
+
+
+# --- the journal (web/journal.py): actions recorded while the store was busy -------------
+
+
+def journal_entry(kind: str, token_id: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {"kind": kind, "token_id": token_id, "at": at.isoformat(), **fields}
+
+
+def apply_entry(session: Session, entry: dict[str, Any]) -> None:
+    """Store one journaled action as of the time it was made; a malformed entry is skipped."""
+    try:
+        kind, token_id = entry["kind"], entry["token_id"]
+        at = datetime.fromisoformat(entry["at"])
+        if kind == "unsubscribe":
+            unsubscribe(session, token_id, entry["list"], at)
+        elif kind == "confirm":
+            confirm(session, token_id, entry["extra"], at)
+        elif kind == "preferences":
+            update_preferences(
+                session, token_id, language=entry["language"], timezone=entry["timezone"],
+                lists=entry["lists"], offered=entry["offered"], now=at,
+            )
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        log.error("journal entry skipped (%s): %r", exc, entry)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -23,7 +26,7 @@ from publisher import LANGUAGES
 from publisher.core.config import Config
 from publisher.i18n.locale import DEFAULT_TZ
 from publisher.ingest.textio import clean
-from publisher.store.engine import Store
+from publisher.store.engine import UNAVAILABLE, Store
 from publisher.store.models import utcnow
 from publisher.subscribers import tokens
 from publisher.subscribers.registry import (
@@ -33,11 +36,20 @@ from publisher.subscribers.registry import (
     valid_timezone,
 )
 from publisher.web import actions, mailer
+from publisher.web.journal import Journal
 from publisher.web.pages import list_titles, render, request_language, zone_label
 from publisher.web.ratelimit import SlidingWindow
 from publisher.web.static import SiteFiles
 
 T = TypeVar("T")
+log = logging.getLogger("publisher.web")
+# How long a request waits for another writer (an import, a send) before the action goes to
+# the journal: long enough to outlast any one import chunk, short for a person waiting.
+STORE_WAIT_SECONDS = 5.0
+# While journal entries wait: how often the app tries them, and how long a request that
+# finds them pending lets them wait for the store before its own action.
+REPLAY_EVERY_SECONDS = 5.0
+REPLAY_WAIT_SECONDS = 1.0
 CSRF_COOKIE = "publisher_csrf"
 ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 body
 # Offered on the preferences page in this order (Kazakhstan first, then neighbours and far
@@ -57,8 +69,12 @@ def _text(form: FormData, name: str, limit: int) -> str:
 class Web:
     """Request handlers bound to one configuration, store and signing key."""
 
-    def __init__(self, cfg: Config, store: Store, key: str, clock: Callable[[], datetime]) -> None:
-        self.cfg, self.store, self.key, self.clock = cfg, store, key, clock
+    def __init__(
+        self, cfg: Config, store: Store, key: str, clock: Callable[[], datetime],
+        wait: float = STORE_WAIT_SECONDS,
+    ) -> None:
+        self.cfg, self.store, self.key, self.clock, self.wait = cfg, store, key, clock, wait
+        self.journal = Journal(cfg.data_dir / "journal")
         w = cfg.web
         self.per_ip = SlidingWindow(w.subscribe_per_ip, w.rate_window_seconds)
         self.per_address = SlidingWindow(w.subscribe_per_address, w.rate_window_seconds)
@@ -86,13 +102,65 @@ class Web:
             return str(exc)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """fn(session, *args) in one transaction, off the event loop (SQLite may wait on a lock)."""
+        """fn(session, *args) in one transaction, off the event loop; raises one of
+        UNAVAILABLE when the store stays locked longer than `self.wait`.
+
+        Journaled actions go first, so that this one never overtakes an older one."""
 
         def run() -> T:
-            with self.store.session() as s:
+            if self.journal.pending():
+                self.replay(REPLAY_WAIT_SECONDS)
+            with self.store.session(wait=self.wait) as s:
                 return fn(s, *args, **kwargs)
 
         return await run_in_threadpool(run)
+
+    async def peek(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """fn(session, *args) for reading only (readers do not wait for SQLite's writer)."""
+
+        def run() -> T:
+            with self.store.session(wait=self.wait) as s:
+                return fn(s, *args, **kwargs)
+
+        return await run_in_threadpool(run)
+
+    def replay(self, wait: float) -> int:
+        """Apply the journal now if the store lets us within `wait`; the entries applied."""
+
+        def apply(entries: list[dict[str, Any]]) -> None:
+            with self.store.session(wait=wait) as s:
+                for entry in entries:
+                    actions.apply_entry(s, entry)
+
+        try:
+            done = self.journal.replay(apply)
+        except UNAVAILABLE as exc:
+            log.warning("journal: store still busy, entries wait: %s", _reason(exc))
+            return 0
+        except OSError as exc:
+            # The entries stay on disk; a request must not fail for the journal's sake.
+            log.error("journal: cannot replay %s: %s", self.journal.folder, exc)
+            return 0
+        if done:
+            log.info("journal: %d waiting action(s) applied", done)
+        return done
+
+    async def replay_loop(self) -> None:
+        """At startup and every REPLAY_EVERY_SECONDS: apply what the journal holds."""
+        while True:
+            try:
+                if self.journal.pending():
+                    await run_in_threadpool(self.replay, self.wait)
+            except Exception:
+                log.exception("journal: replay failed; trying again later")
+            await asyncio.sleep(REPLAY_EVERY_SECONDS)
+
+    async def record(self, kind: str, token_id: str, **fields: Any) -> None:
+        """Journal an action the store could not take in time; on disk when this returns."""
+        entry = actions.journal_entry(kind, token_id, self.clock(), **fields)
+        await run_in_threadpool(self.journal.append, entry)
+        log.warning("store busy: %s recorded in the journal, applied when the store is free",
+                    kind)
 
     def _csrf(self, cookie: str, token: str) -> str:
         msg = f"csrf|{cookie}|{token}".encode()
@@ -208,7 +276,13 @@ class Web:
         read = await self._confirm_token(request)
         if isinstance(read, Response):
             return read
-        outcome = await self.db(actions.confirm, *read, self.clock())
+        try:
+            outcome = await self.db(actions.confirm, *read, self.clock())
+        except UNAVAILABLE:
+            outcome = await self.peek(actions.confirm_state, *read)
+            if outcome.state == "pending":
+                await self.record("confirm", read[0], extra=read[1])
+                outcome = actions.Outcome("done", outcome.language, outcome.lists)
         return self._confirm_outcome(request, read[0], outcome)
 
     # --- unsubscribe -------------------------------------------------------------------
@@ -242,8 +316,14 @@ class Web:
         if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
             return self.error(request_language(request, self.cfg), 400, "one-click")
         token_id, list_slug = read
-        outcome = await self.db(actions.unsubscribe, token_id, list_slug, self.clock())
-        lang = request_language(request, self.cfg, outcome.language)
+        try:
+            outcome = await self.db(actions.unsubscribe, token_id, list_slug, self.clock())
+            language = outcome.language
+        except UNAVAILABLE:
+            # RFC 8058 senders do not retry: the request is kept on disk, never lost.
+            await self.record("unsubscribe", token_id, list=list_slug)
+            language = await self._language_if_readable(token_id)
+        lang = request_language(request, self.cfg, language)
         return self.page(
             lang, "unsubscribed.html", list_title=self._list_title(list_slug, lang),
             preferences_url=f"/preferences/{tokens.make(self.key, 'preferences', token_id)}",
@@ -302,10 +382,16 @@ class Web:
         if not (isinstance(zone, str) and valid_timezone(zone)):
             zone = None
         wanted = [s for s in form.getlist("lists") if isinstance(s, str) and s in self.slugs]
-        prefs = await self.db(
-            actions.update_preferences, read[0], language=language, timezone=zone,
-            lists=wanted, offered=self.slugs, now=self.clock(),
-        )
+        choice: dict[str, Any] = {
+            "language": language, "timezone": zone, "lists": wanted, "offered": self.slugs,
+        }
+        try:
+            prefs = await self.db(actions.update_preferences, read[0], now=self.clock(), **choice)
+        except UNAVAILABLE:
+            prefs = await self.peek(actions.preferences, read[0])
+            if prefs is not None:
+                await self.record("preferences", read[0], **choice)
+                prefs = actions.expected_preferences(prefs, **choice)
         if prefs is None:
             return self.error(request_language(request, self.cfg), 404, "gone")
         return self._preferences_page(request, token, prefs, saved=True, cookie=cookie)
@@ -319,6 +405,25 @@ class Web:
             private=False, headers=headers, kind=kind,
         )
 
+    async def _language_if_readable(self, token_id: str) -> str:
+        try:
+            return await self.peek(_language_of, token_id)
+        except UNAVAILABLE:
+            return ""
+
+    async def busy(self, request: Request, exc: Exception) -> Response:
+        """The store stayed busy for a request that is not journaled: try again shortly."""
+        log.warning("store busy, %s %s answered 503: %s", request.method, request.url.path,
+                    _reason(exc))
+        return render(
+            self.cfg, request_language(request, self.cfg), "error.html", status=503,
+            kind="busy", headers={"retry-after": "30"},
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
 
 def _language_of(session: Session, token_id: str) -> str:
     sub = by_token_id(session, token_id)
@@ -331,9 +436,14 @@ async def _health(request: Request) -> Response:
 
 def create_app(
     cfg: Config, store: Store, *, demo: bool = False, clock: Callable[[], datetime] = utcnow,
+    store_wait: float = STORE_WAIT_SECONDS,
 ) -> Starlette:
-    """The web endpoint. The signing key comes from PUBLISHER_SECRET_KEY (demo: a fixed key)."""
-    web = Web(cfg, store, tokens.secret_key(cfg.secret_key, demo=demo), clock)
+    """The web endpoint. The signing key comes from PUBLISHER_SECRET_KEY (demo: a fixed key).
+
+    `store_wait`: seconds a request waits for a busy store before an unsubscribe,
+    confirmation or preferences form goes to the journal (others answer 503).
+    """
+    web = Web(cfg, store, tokens.secret_key(cfg.secret_key, demo=demo), clock, store_wait)
     routes = [
         Route("/healthz", _health),
         Route("/subscribe", web.subscribe, methods=["POST"]),
@@ -347,4 +457,19 @@ def create_app(
         Route("/preferences/{token}", web.preferences, methods=["POST"]),
         Mount("/", app=SiteFiles(cfg.site_dir), name="site"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: web.not_found})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(web.replay_loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    handlers: dict[Any, Any] = {HTTPException: web.not_found}
+    handlers.update(dict.fromkeys(UNAVAILABLE, web.busy))
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app.state.web = web
+    return app

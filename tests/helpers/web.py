@@ -5,15 +5,62 @@ from __future__ import annotations
 import asyncio
 import email
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
+from publisher.core import config
 from publisher.core.config import Config
 
 KEY = "test-signing-key-0123456789abcdef"
+TWO_LISTS = """
+[[lists]]
+slug = "weekly"
+title = { kk = "Апталық дайджест", ru = "Еженедельный дайджест", en = "Weekly digest" }
+[[lists]]
+slug = "events"
+title = { kk = "Іс-шаралар", ru = "События", en = "Events" }
+"""
+
+
+def two_lists_config(folder: Path, store_url: str = "") -> Config:
+    """weekly and events, data_dir under `folder`, on `store_url` (default: SQLite there)."""
+    toml = folder / "publisher.toml"
+    toml.write_text(TWO_LISTS, encoding="utf-8")
+    env = {"PUBLISHER_DATA_DIR": str(folder / "var")}
+    if store_url:
+        env["PUBLISHER_STORE__URL"] = store_url
+    return config.load(toml, environ=env)
+
+
+@contextmanager
+def store_locked(cfg: Config) -> Iterator[None]:
+    """Another client holds the write lock: SQLite's, or PostgreSQL's on subscriptions."""
+    url = cfg.store_url
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+        return
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as pg:
+            # Readers pass (ACCESS SHARE); any INSERT, UPDATE or DELETE on it waits.
+            pg.execute(text("LOCK TABLE subscriptions, subscribers IN EXCLUSIVE MODE"))
+            yield
+            pg.rollback()
+    finally:
+        engine.dispose()
 LINK = re.compile(r"https?://\S+/(confirm|unsubscribe|preferences)/([A-Za-z0-9_.\-]+)")
 
 
@@ -82,3 +129,12 @@ class Client:
 
     def post(self, url: str, **kw: Any) -> httpx.Response:
         return self.request("POST", url, **kw)
+
+
+def cli_env(cfg: Config, folder: Path) -> dict[str, str]:
+    """The environment that runs `publisher` on the store and lists of two_lists_config()."""
+    env = {"PUBLISHER_CONFIG": str(folder / "publisher.toml"),
+           "PUBLISHER_DATA_DIR": str(cfg.data_dir)}
+    if cfg.store.url:
+        env["PUBLISHER_STORE__URL"] = cfg.store.url
+    return env
