@@ -21,7 +21,7 @@ def status_(app: App, as_json: bool) -> None:
         return
     click.echo(f"store: {doc['store']}")
     imp = doc["last_import"]
-    click.echo(f"last import: {status.when(imp['article_changed_at'])}"
+    click.echo(f"last import: {status.when(imp['imported_at'])}"
                + (f" (watched file {imp['watched_file']} at {status.when(imp['watched_file_at'])})"
                   if imp["watched_file"] else ""))
     lease = doc["scheduler"]

@@ -75,6 +75,8 @@ def import_(
 @pass_app
 def list_(app: App, list_slug: str | None, as_json: bool) -> None:
     """List subscribers with their status on each list."""
+    if list_slug is not None:
+        app.cfg.get_list(list_slug)  # a typo is an error, not "0 subscriber(s)"
     with app.store.session() as s:
         docs = subs.listing(s, list_slug)
     if as_json:
@@ -128,6 +130,8 @@ def add(
 @pass_app
 def remove(app: App, email: str, list_slug: str | None, erase: bool) -> None:
     """Unsubscribe an address (kept as unsubscribed so imports never bring it back)."""
+    if list_slug is not None:
+        app.cfg.get_list(list_slug)
     try:
         with app.store.session() as s:
             outcome = subs.remove(s, email, list_slug=list_slug, erase=erase)
@@ -147,6 +151,7 @@ def remove(app: App, email: str, list_slug: str | None, erase: bool) -> None:
 @pass_app
 def export(app: App, list_slug: str, output: str | None, raw: bool) -> None:
     """Write the active subscribers of a list as CSV (UTF-8), importable again."""
+    app.cfg.get_list(list_slug)  # a typo must not produce an empty backup with exit 0
     with app.store.session() as s:
         rows = csvfile.export_rows(s, list_slug, raw=raw)
     if output is None:

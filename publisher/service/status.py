@@ -14,6 +14,7 @@ from publisher.service.cron import Schedule
 from publisher.store.engine import Store
 from publisher.store.models import (
     Article,
+    ArticleText,
     Delivery,
     DigestIssue,
     ImportedFile,
@@ -26,6 +27,11 @@ def report(cfg: Config, store: Store, clock: Clock = system_clock) -> dict[str, 
     now = clock()
     with store.session() as s:
         last_article = s.scalar(select(func.max(Article.updated_at)))
+        # When an import last wrote a source text: the article's own date (often in the
+        # past) says nothing about when it was imported.
+        last_import = s.scalar(
+            select(func.max(ArticleText.updated_at)).where(ArticleText.status == "source")
+        )
         last_file = s.execute(
             select(ImportedFile.path, ImportedFile.imported_at)
             .order_by(ImportedFile.imported_at.desc()).limit(1)
@@ -64,6 +70,7 @@ def report(cfg: Config, store: Store, clock: Clock = system_clock) -> dict[str, 
         "data_dir": str(cfg.data_dir),
         "now": now,
         "last_import": {
+            "imported_at": last_import,
             "article_changed_at": last_article,
             "watched_file": last_file[0] if last_file else None,
             "watched_file_at": last_file[1] if last_file else None,

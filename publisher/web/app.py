@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -36,6 +37,7 @@ from publisher.subscribers.registry import (
     valid_timezone,
 )
 from publisher.web import actions, mailer
+from publisher.web.guard import Guard
 from publisher.web.journal import Journal
 from publisher.web.pages import list_titles, render, request_language, zone_label
 from publisher.web.ratelimit import SlidingWindow
@@ -470,6 +472,7 @@ def create_app(
 
     handlers: dict[Any, Any] = {HTTPException: web.not_found}
     handlers.update(dict.fromkeys(UNAVAILABLE, web.busy))
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
+                    middleware=[Middleware(Guard)])
     app.state.web = web
     return app

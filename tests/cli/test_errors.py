@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -118,3 +119,16 @@ def test_forwarded_headers_count_only_from_trusted_proxies(
     direct = _cookie_via_proxy(data, command, free_port(), "", url)
     assert "csrf" in behind.lower() and "Secure" in behind
     assert "csrf" in direct.lower() and "Secure" not in direct
+
+
+def test_status_last_import_is_when_the_import_ran(tmp_path: Path) -> None:
+    """Importing articles dated years ago moves "last import" to now, not to their dates."""
+    from datetime import UTC, datetime, timedelta
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "import"
+    env = {"PUBLISHER_DATA_DIR": str(tmp_path / "var")}
+    assert run("import", str(fixtures / "mixed.txt"), env=env).exit_code == 0
+    doc = json.loads(run("status", "--json", env=env).stdout)
+    imported = datetime.fromisoformat(doc["last_import"]["imported_at"])
+    assert datetime.now(UTC) - imported < timedelta(minutes=10)
+    assert doc["last_import"]["article_changed_at"] < "2026"  # the articles' own dates

@@ -111,3 +111,19 @@ def test_line_breaks_in_a_name_never_reach_a_header(cli: Any) -> None:
     assert result.exit_code == 0, result.output
     (row,) = json.loads(cli("subscribers", "list", "--json").output)
     assert row["name"] == "Eve Bcc: victim@example.org"
+
+
+def test_every_list_option_rejects_an_unknown_list(cli: Any) -> None:
+    """A typo in --list is an error naming the configured lists (exit 2), never an empty
+    backup or "0 subscriber(s)" with exit 0."""
+    for args in (["subscribers", "export", "--list", "weeky"],
+                 ["subscribers", "list", "--list", "weeky"],
+                 ["subscribers", "remove", "a@example.org", "--list", "weeky"],
+                 ["subscribers", "add", "a@example.org", "--list", "weeky"],
+                 ["digest", "list", "--list", "weeky"],
+                 ["digest", "preview", "--list", "weeky", "--lang", "kk"],
+                 ["send", "--list", "weeky"]):
+        result = cli(*args)
+        assert result.exit_code == 2, args
+        assert "weeky" in result.stderr and "weekly" in result.stderr, args
+        assert result.stdout == "", args
