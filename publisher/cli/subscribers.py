@@ -117,6 +117,8 @@ def add(
             address = result.subscriber.email
     except subs.AddressError as exc:
         raise InputError(f"{email!r}: invalid email address: {exc}") from None
+    if subs.needs_smtputf8(address):
+        warn(f"{address}: {subs.SMTPUTF8_NOTE}")
     if result.outcome == "skipped":
         click.echo(f"{address}: skipped (unsubscribed or bounced; only a new opt-in can undo it)")
     else:

@@ -27,7 +27,9 @@ from publisher.store.engine import Store
 from publisher.store.models import MailingList, Subscriber, Subscription
 from publisher.subscribers.bulk import CHUNK, write_rows
 from publisher.subscribers.registry import (
+    SMTPUTF8_NOTE,
     AddressError,
+    needs_smtputf8,
     normalise_email,
     normalise_language,
     valid_timezone,
@@ -204,6 +206,8 @@ def parse(
         except AddressError as exc:
             report.rejected.append(RowNote(line, raw_email, f"invalid email address: {exc}"))
             continue
+        if needs_smtputf8(email):
+            report.warnings.append(RowNote(line, email, SMTPUTF8_NOTE))
         zone_name = cells["timezone"] or default_timezone
         if zone_name not in zones:
             zones[zone_name] = valid_timezone(zone_name)

@@ -85,6 +85,15 @@ def _plain_address(address: str) -> str | None:
     return f"{local}@{domain}".lower()
 
 
+SMTPUTF8_NOTE = ("the part before @ is not ASCII: only a mail server that offers SMTPUTF8 "
+                 "can deliver to it (check [smtp] host); elsewhere that delivery fails alone")
+
+
+def needs_smtputf8(email: str) -> bool:
+    """A non-ASCII local part (юзер@...) needs SMTPUTF8; a non-ASCII domain goes as IDNA."""
+    return not email.rpartition("@")[0].isascii()
+
+
 def normalise_language(raw: str | None) -> str | None:
     """kk/ru/en from the many ways people write them; None when unknown."""
     if raw is None:

@@ -127,3 +127,19 @@ def test_every_list_option_rejects_an_unknown_list(cli: Any) -> None:
         assert result.exit_code == 2, args
         assert "weeky" in result.stderr and "weekly" in result.stderr, args
         assert result.stdout == "", args
+
+
+def test_an_address_needing_smtputf8_is_flagged_at_import_and_add(
+    cli: Any, tmp_path: Path
+) -> None:
+    """юзер@пример.рф is stored, and the operator learns at once that it needs a server with
+    SMTPUTF8; user@пример.рф (IDNA works everywhere) raises no warning."""
+    path = tmp_path / "people.csv"
+    path.write_text("email,name,language\nюзер@пример.рф,Юзер,ru\nuser@пример.рф,User,ru\n",
+                    encoding="utf-8")
+    result = cli("subscribers", "import", str(path), "--list", "weekly")
+    assert result.exit_code == 0, result.output
+    assert "line 2" in result.stderr and "SMTPUTF8" in result.stderr
+    assert "line 3" not in result.stderr
+    added = cli("subscribers", "add", "әлия@example.kz", "--list", "weekly")
+    assert added.exit_code == 0 and "SMTPUTF8" in added.stderr
