@@ -24,6 +24,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 def _register() -> None:
     from publisher.cli import (
         articles,
+        bounces,
         demo,
         digest,
         imports,
@@ -39,7 +40,7 @@ def _register() -> None:
 
     for module in (
         imports, articles, demo, subscribers, site, translations, run, status, digest, send,
-        serve, worker,
+        serve, worker, bounces,
     ):
         for command in module.COMMANDS:
             main.add_command(command)

@@ -13,6 +13,8 @@ from publisher.core.errors import InputError
 from publisher.subscribers import csvfile
 from publisher.subscribers import registry as subs
 
+STATUSES = ("active", "pending", "unsubscribed", "bounced", "complained")
+
 
 @click.group("subscribers", context_settings=CONTEXT)
 def subscribers() -> None:
@@ -71,16 +73,31 @@ def import_(
 
 @subscribers.command("list", context_settings=CONTEXT)
 @click.option("--list", "list_slug", help="Only subscribers of this list.")
+@click.option(
+    "--status", type=click.Choice(STATUSES),
+    help="Only subscribers with this status, with the reason (e.g. bounced, complained).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @pass_app
-def list_(app: App, list_slug: str | None, as_json: bool) -> None:
+def list_(app: App, list_slug: str | None, status: str | None, as_json: bool) -> None:
     """List subscribers with their status on each list."""
     if list_slug is not None:
         app.cfg.get_list(list_slug)  # a typo is an error, not "0 subscriber(s)"
     with app.store.session() as s:
-        docs = subs.listing(s, list_slug)
+        docs = subs.listing(s, list_slug, status)
     if as_json:
         emit_json(docs)
+        return
+    if status is not None:
+        table(
+            f"{len(docs)} subscriber(s) {status}",
+            ["email", "lang", "status", "lists", "reason"],
+            [
+                (d["email"], d["language"], d["status"],
+                 ", ".join(f"{k}:{v}" for k, v in d["lists"].items()), d["reason"])
+                for d in docs
+            ],
+        )
         return
     table(
         f"{len(docs)} subscriber(s)",

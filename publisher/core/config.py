@@ -19,6 +19,7 @@ ENV_PREFIX = "PUBLISHER_"
 SECRET_ENV = {
     "smtp_password": "PUBLISHER_SMTP__PASSWORD",
     "secret_key": "PUBLISHER_SECRET_KEY",
+    "bounces_password": "PUBLISHER_BOUNCES__PASSWORD",
 }
 
 
@@ -71,6 +72,9 @@ class MailConfig:
     from_address: str = "KazNMU News <news@news.example.kz>"
     domain: str = "news.example.kz"  # Message-ID and List-Id domain
     unsubscribe_mailto: str = ""
+    # Set (e.g. "bounces@news.example.kz"): each message's envelope sender is
+    # bounces+<signed delivery tag>@..., so a bounce names the delivery it answers (VERP).
+    bounce_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,21 @@ class WorkerConfig:
     claim_seconds: float = 120.0
 
 
+@dataclass(frozen=True)
+class BouncesConfig:
+    # Soft bounces (4.x.x) of one subscriber within soft_window_days that suppress them.
+    soft_limit: int = 5
+    soft_window_days: float = 30.0
+    maildirs: list[str] = field(default_factory=list)  # polled by `publisher run`
+    poll_seconds: float = 300.0
+    # IMAP mailbox read by `publisher bounces process --imap` (password from the environment).
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_tls: bool = True
+    imap_username: str = ""
+    imap_folder: str = "INBOX"
+
+
 def _default_lists() -> list[ListConfig]:
     return [
         ListConfig(
@@ -175,6 +194,7 @@ class Config:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
     source: str = "embedded defaults"
 
     @property
@@ -197,6 +217,10 @@ class Config:
     @property
     def smtp_password(self) -> str | None:
         return os.environ.get(SECRET_ENV["smtp_password"]) or None
+
+    @property
+    def bounces_password(self) -> str | None:
+        return os.environ.get(SECRET_ENV["bounces_password"]) or None
 
     @property
     def secret_key(self) -> str | None:
@@ -283,6 +307,12 @@ def _check_no_secrets(data: dict[str, Any], path: Path) -> None:
         raise ConfigError(
             f"{path}: [smtp] password must not be in the file",
             f"set {SECRET_ENV['smtp_password']} in the environment",
+        )
+    bounces = data.get("bounces", {})
+    if isinstance(bounces, dict) and "password" in bounces:
+        raise ConfigError(
+            f"{path}: [bounces] password must not be in the file",
+            f"set {SECRET_ENV['bounces_password']} in the environment",
         )
     for key in ("secret_key", "signing_key"):
         if key in data or key in data.get("web", {}):
@@ -377,6 +407,14 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"[mail] transport must be maildir or smtp, not {cfg.mail.transport!r}")
     if cfg.smtp.tls not in ("starttls", "tls", "none"):
         raise ConfigError(f"[smtp] tls must be starttls, tls or none, not {cfg.smtp.tls!r}")
+    bounce = cfg.mail.bounce_address
+    if bounce and (bounce.count("@") != 1 or "+" in bounce or not bounce.partition("@")[0]):
+        raise ConfigError(
+            f"[mail] bounce_address must be one plain address, not {bounce!r}",
+            'e.g. "bounces@news.example.kz" (the tag is added after a "+")',
+        )
+    if cfg.bounces.soft_limit < 1:
+        raise ConfigError("[bounces] soft_limit must be 1 or more")
     slugs = [x.slug for x in cfg.lists]
     if len(set(slugs)) != len(slugs):
         raise ConfigError("[[lists]]: two lists share a slug")

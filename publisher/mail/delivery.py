@@ -55,6 +55,7 @@ from publisher.mail.message import (
     reader_timezone,
 )
 from publisher.mail.transport import Outcome, Transport, open_transport
+from publisher.mail.verp import return_path
 from publisher.store.models import (
     Delivery,
     DigestIssue,
@@ -473,6 +474,7 @@ async def drain(
     jobs_q: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=batch * 2)
     results_q: asyncio.Queue[tuple[Job, Outcome, str] | None] = asyncio.Queue()
     messages = _Messages(cfg, store, key)
+    bounce = cfg.mail.bounce_address
     unsent: list[Job] = []
     issues: set[int] = set()
     seq = iter(range(1 << 62))
@@ -530,8 +532,10 @@ async def drain(
         except Exception as exc:  # a bug or odd data: this recipient fails, the run goes on
             log.exception("delivery %d <%s>: cannot prepare the message", job.id, job.email)
             return Outcome("permanent", 0, f"not sent: {type(exc).__name__}: {exc}")
+        # VERP: the bounce address names this delivery, so a bounce maps back to it.
+        sender = return_path(bounce, key, job.id) if bounce else msg.sender
         try:
-            return await tx.send(msg.sender, job.email, data)
+            return await tx.send(sender, job.email, data)
         except PublisherError:
             raise  # the configuration (a refused login): every message would fail alike
         except Exception as exc:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -313,6 +314,22 @@ class Service:
         # With --no-worker this process delivers nothing: separate workers do.
         self._kick_drain()
 
+    async def job_bounces(self) -> None:
+        """Act on the bounce and complaint reports that arrived in [bounces] maildirs."""
+        from publisher.mail.bouncebox import is_maildir, process_paths
+
+        async def body() -> Any:
+            # A folder not there yet (the MTA creates it on the first bounce) is no error.
+            boxes = [p for p in map(Path, self.cfg.bounces.maildirs) if is_maildir(p)]
+            if not boxes:
+                return None
+            summary = await self._thread(
+                process_paths, self.cfg, self.store, boxes, self.cfg.secret_key
+            )
+            return summary.as_dict()
+
+        await self._job("bounces", body, always_log=False)
+
     # -- activation ------------------------------------------------------------------------
 
     def _start_jobs(self) -> None:
@@ -333,6 +350,10 @@ class Service:
         for item in self.cfg.lists:
             sched.add_job(self.job_digest, ScheduleTrigger(self.schedules[item.slug]),
                           args=[item.slug], id=f"digest:{item.slug}", name=f"digest:{item.slug}")
+        if self.cfg.bounces.maildirs:
+            sched.add_job(self.job_bounces,
+                          IntervalTrigger(seconds=max(self.cfg.bounces.poll_seconds, 1.0)),
+                          id="bounces", name="bounces", next_run_time=now)
         sched.add_job(self.job_catchup, DateTrigger(now), id="catchup", name="catchup")
         sched.start()
         self._scheduler = sched

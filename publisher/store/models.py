@@ -260,3 +260,28 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime]
     sent_count: Mapped[int] = mapped_column(Integer, default=0)
     last_rate: Mapped[float] = mapped_column(Float, default=0.0)  # messages/s, last heartbeat
+
+
+class BounceEvent(Base):
+    """One bounce or complaint report about one subscriber, as `bounces process` read it.
+
+    `fingerprint` (the report's content and recipient) makes a rerun, or the same report
+    found twice, change nothing; `reason` is what `subscribers list --status` shows.
+    """
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (Index("ix_bounce_events_recent", "subscriber_id", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # hard | soft | complaint
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+    list_slug: Mapped[str] = mapped_column(String(64), default="")
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default="")  # enhanced code, e.g. 5.1.1
+    reason: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")  # the report's file or mailbox
+    created_at: Mapped[datetime]

@@ -19,7 +19,14 @@ from publisher import LANGUAGES
 from publisher.core.errors import InputError
 from publisher.ingest.textio import clean
 from publisher.store.engine import Store
-from publisher.store.models import MailingList, Subscriber, Subscription, utcnow
+from publisher.store.models import (
+    BounceEvent,
+    Delivery,
+    MailingList,
+    Subscriber,
+    Subscription,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from publisher.core.console import Progress
@@ -188,14 +195,27 @@ def subscription_of(session: Session, subscriber_id: int, list_id: int) -> Subsc
 
 # --- admin views -----------------------------------------------------------------------
 
-def listing(session: Session, list_slug: str | None = None) -> list[dict[str, Any]]:
-    """Subscribers (optionally of one list) with their per-list status, oldest first."""
+def listing(
+    session: Session, list_slug: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Subscribers (optionally of one list, or with one status) with their per-list status,
+    oldest first. With `status`, each also has the `reason` last recorded for them.
+
+    "complained" also finds those who complained about one list but stay on others.
+    """
     query = (
         select(Subscriber, Subscription, MailingList)
         .join(Subscription, Subscription.subscriber_id == Subscriber.id, isouter=True)
         .join(MailingList, MailingList.id == Subscription.list_id, isouter=True)
         .order_by(Subscriber.id)
     )
+    if status == "complained":
+        complained = select(BounceEvent.subscriber_id).where(BounceEvent.kind == "complaint")
+        query = query.where(
+            (Subscriber.status == status) | Subscriber.id.in_(complained.scalar_subquery())
+        )
+    elif status is not None:
+        query = query.where(Subscriber.status == status)
     docs: dict[int, dict[str, Any]] = {}
     for sub, subscription, mlist in session.execute(query):
         doc = docs.setdefault(sub.id, {
@@ -205,7 +225,31 @@ def listing(session: Session, list_slug: str | None = None) -> list[dict[str, An
         })
         if subscription is not None and mlist is not None:
             doc["lists"][mlist.slug] = subscription.status
+    if status is not None:
+        why = reasons(session, list(docs))
+        for sid, doc in docs.items():
+            doc["reason"] = why.get(sid, "")
     return [d for d in docs.values() if list_slug is None or list_slug in d["lists"]]
+
+
+def reasons(session: Session, subscriber_ids: list[int]) -> dict[int, str]:
+    """The latest recorded reason per subscriber: a bounce report, else the SMTP answer."""
+    found: dict[int, str] = {}
+    if not subscriber_ids:
+        return found
+    for sid, reason in session.execute(
+        select(BounceEvent.subscriber_id, BounceEvent.reason)
+        .where(BounceEvent.subscriber_id.in_(subscriber_ids))
+        .order_by(BounceEvent.created_at, BounceEvent.id)
+    ):
+        found[sid] = reason
+    for sid, reply in session.execute(
+        select(Delivery.subscriber_id, Delivery.last_reply)
+        .where(Delivery.subscriber_id.in_(subscriber_ids), Delivery.state == "bounced")
+        .order_by(Delivery.updated_at, Delivery.id)
+    ):
+        found.setdefault(sid, reply)
+    return found
 
 
 def remove(
