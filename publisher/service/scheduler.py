@@ -315,18 +315,25 @@ class Service:
         self._kick_drain()
 
     async def job_bounces(self) -> None:
-        """Act on the bounce and complaint reports that arrived in [bounces] maildirs."""
-        from publisher.mail.bouncebox import is_maildir, process_paths
+        """Act on the bounce and complaint reports that arrived in [bounces] maildirs and,
+        when [bounces] imap_host is set, in the IMAP folder."""
+        from publisher.mail.bouncebox import is_maildir, process_imap, process_paths
 
         async def body() -> Any:
+            found: dict[str, Any] = {}
             # A folder not there yet (the MTA creates it on the first bounce) is no error.
             boxes = [p for p in map(Path, self.cfg.bounces.maildirs) if is_maildir(p)]
-            if not boxes:
-                return None
-            summary = await self._thread(
-                process_paths, self.cfg, self.store, boxes, self.cfg.secret_key
-            )
-            return summary.as_dict()
+            if boxes:
+                summary = await self._thread(
+                    process_paths, self.cfg, self.store, boxes, self.cfg.secret_key
+                )
+                found["maildirs"] = summary.as_dict()
+            if self.cfg.bounces.imap_host:
+                summary = await self._thread(
+                    process_imap, self.cfg, self.store, self.cfg.secret_key
+                )
+                found["imap"] = summary.as_dict()
+            return found or None
 
         await self._job("bounces", body, always_log=False)
 
@@ -350,7 +357,7 @@ class Service:
         for item in self.cfg.lists:
             sched.add_job(self.job_digest, ScheduleTrigger(self.schedules[item.slug]),
                           args=[item.slug], id=f"digest:{item.slug}", name=f"digest:{item.slug}")
-        if self.cfg.bounces.maildirs:
+        if self.cfg.bounces.maildirs or self.cfg.bounces.imap_host:
             sched.add_job(self.job_bounces,
                           IntervalTrigger(seconds=max(self.cfg.bounces.poll_seconds, 1.0)),
                           id="bounces", name="bounces", next_run_time=now)

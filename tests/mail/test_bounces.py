@@ -259,7 +259,7 @@ def test_run_polls_the_bounce_maildir(cli: Any, store: Any, store_cfg: Config,
     monkeypatch.setenv("PUBLISHER_SECRET_KEY", KEY)
     cfg = replace(
         store_cfg, bounces=BouncesConfig(maildirs=[str(box)], poll_seconds=0.2),
-        scheduler=SchedulerConfig(lease_seconds=0.6, shutdown_seconds=5),
+        scheduler=SchedulerConfig(lease_seconds=3.0, shutdown_seconds=5),
     )
     log = EventLog(cfg.data_dir / "logs" / "bounces.log", stream=io.StringIO())
     service = Service(cfg, store, log, web=False, holder="bounces-test")
@@ -365,6 +365,36 @@ def test_imap_mailbox_is_processed_once(cli: Any, store: Any) -> None:
         assert handler.mailbox[1][1] == {"\\Seen"}
         assert handler.mailbox[2][1] == {"\\Seen", "\\Flagged"}
         assert process(cli)["processed"] == 0
+    assert address in listed(cli, "bounced")
+
+
+def test_run_polls_the_imap_mailbox(cli: Any, store: Any, store_cfg: Config,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With [bounces] imap_host set, `publisher run` reads the mailbox by itself."""
+    address = "gmail.user@gmail.example.com"
+    sent_digest(cli, store, [address])
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", KEY)
+    monkeypatch.setenv("PUBLISHER_BOUNCES__PASSWORD", "s3cret")
+    with imap_server([(FIXTURES / "gmail.eml").read_bytes()], "s3cret") as (handler, port):
+        cfg = replace(
+            store_cfg,
+            bounces=BouncesConfig(imap_host="127.0.0.1", imap_port=port, imap_tls=False,
+                                  imap_username="bounces", poll_seconds=0.2),
+            scheduler=SchedulerConfig(lease_seconds=3.0, shutdown_seconds=5),
+        )
+        log = EventLog(None, stream=io.StringIO())
+        service = Service(cfg, store, log, web=False, holder="imap-test")
+
+        async def scenario() -> None:
+            task = asyncio.create_task(service.run())
+            deadline = asyncio.get_running_loop().time() + 60
+            while handler.mailbox[1][1] != {"\\Seen"}:
+                assert asyncio.get_running_loop().time() < deadline, "IMAP was not polled"
+                await asyncio.sleep(0.05)
+            service.stop.set()
+            await asyncio.wait_for(task, 30)
+
+        asyncio.run(scenario())
     assert address in listed(cli, "bounced")
 
 
