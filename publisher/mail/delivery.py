@@ -45,6 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from publisher.core.config import Config
 from publisher.core.console import progress
 from publisher.core.errors import PublisherError
+from publisher.core.processes import alive
 from publisher.mail.digest import close_finished
 from publisher.mail.message import (
     DigestMessage,
@@ -159,7 +160,7 @@ def release_dead_claims(store: Any) -> int:
         pid_text = rest.split(":", 1)[0]
         if o_host != host or not pid_text.isdigit() or int(pid_text) == me:
             continue
-        if _alive(int(pid_text)):
+        if alive(int(pid_text)):
             continue
         # One short transaction per dead owner: other workers write between them.
         with store.session() as s:
@@ -171,16 +172,6 @@ def release_dead_claims(store: Any) -> int:
     if released:
         log.warning("took over %d delivery(ies) claimed by a process that died", released)
     return released
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def count_due(store: Any, issue_id: int | None = None, now: datetime | None = None) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.core.atomic import write_text
+from publisher.core.processes import alive
 
 
 def run_dir(data_dir: Path) -> Path:
@@ -54,16 +55,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read(data_dir: Path) -> list[dict[str, Any]]:
     """Every service process that left a task table here, with whether it still runs."""
     found = []
@@ -73,6 +64,6 @@ def read(data_dir: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue  # being replaced this instant, or not ours
         here = doc.get("host") == socket.gethostname()
-        doc["running"] = _alive(int(doc.get("pid", 0))) if here else None
+        doc["running"] = alive(int(doc.get("pid", 0))) if here else None
         found.append(doc)
     return found
