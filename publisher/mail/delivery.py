@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jinja2 import TemplateError
 from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,6 +47,7 @@ from publisher.core.config import Config
 from publisher.core.console import progress
 from publisher.core.errors import PublisherError
 from publisher.core.processes import alive
+from publisher.i18n.locale import template_problem
 from publisher.mail.digest import close_finished
 from publisher.mail.message import (
     DigestMessage,
@@ -432,10 +434,15 @@ class _Messages:
                 self._cache.clear()
             with self.store.session() as s:
                 arts = load_articles(s, job.article_ids)
-                found = DigestMessage(
-                    self.cfg, self.cfg.get_list(job.list_slug), job.number, job.window_end,
-                    job.lang, arts, key=self.key, tz=tz,
-                )
+                try:
+                    found = DigestMessage(
+                        self.cfg, self.cfg.get_list(job.list_slug), job.number,
+                        job.window_end, job.lang, arts, key=self.key, tz=tz,
+                    )
+                except TemplateError as exc:
+                    # The same for every reader of this language: stop the run (rows stay
+                    # due) rather than fail each delivery one by one.
+                    raise template_problem(exc, self.cfg.template_dir) from None
             self._cache[k] = found
         return found
 
@@ -511,7 +518,12 @@ async def drain(
                 unsent.append(job)
                 continue
             mid = message_id(cfg, job.list_slug, job.number, job.id, job.issue_created)
-            await results_q.put((job, await _one(job, mid), mid))
+            try:
+                outcome = await _one(job, mid)
+            except BaseException:
+                unsent.append(job)  # given back with the rest: it was never sent
+                raise
+            await results_q.put((job, outcome, mid))
 
     async def _one(job: Job, mid: str) -> Outcome:
         """Prepare and send one message; whatever goes wrong fails this delivery alone."""
@@ -520,6 +532,8 @@ async def drain(
             data = msg.personalise(Recipient(job.email, job.name, job.token_id, mid))
         except HeaderValueError as exc:
             return Outcome("permanent", 0, f"not sent: {exc}")
+        except PublisherError:
+            raise  # a broken template: every message would fail alike
         except Exception as exc:  # a bug or odd data: this recipient fails, the run goes on
             log.exception("delivery %d <%s>: cannot prepare the message", job.id, job.email)
             return Outcome("permanent", 0, f"not sent: {type(exc).__name__}: {exc}")
@@ -583,6 +597,7 @@ async def drain(
             _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             if pending:
                 halt.set()
+                recorded.set()  # a producer waiting for answers that will not come wakes up
             while pending:
                 _, pending = await asyncio.wait(pending, timeout=0.1)
                 if all(t.done() for t in tasks[1:]):

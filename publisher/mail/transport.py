@@ -45,6 +45,8 @@ class Outcome:
 def envelope(sender: str, recipient: str) -> tuple[str, str, bool]:
     """(MAIL FROM, RCPT TO, needs SMTPUTF8): domains in IDNA form, which every server takes;
     only a non-ASCII local part needs the SMTPUTF8 extension (RFC 6531)."""
+    if sender.isascii() and recipient.isascii():
+        return sender, recipient, False  # nearly every message: nothing to convert
     sender, recipient = ascii_domain(sender), ascii_domain(recipient)
     utf8 = not (sender.isascii() and recipient.isascii())
     return sender, recipient, utf8

@@ -11,16 +11,11 @@ import base64
 import hashlib
 import hmac
 import re
-from functools import lru_cache
+
+from publisher.subscribers.tokens import purpose_key
 
 _TAG = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{13})$")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-@lru_cache(maxsize=16)
-def _derived(key: str) -> bytes:
-    # Own purpose salt: a VERP tag can never be replayed as a link token, nor the reverse.
-    return hmac.new(key.encode("utf-8"), b"publisher.verp", hashlib.sha256).digest()
 
 
 def _base36(n: int) -> str:
@@ -33,7 +28,8 @@ def _base36(n: int) -> str:
 
 
 def _mac(key: str, ident: str) -> str:
-    digest = hmac.new(_derived(key), ident.encode("ascii"), hashlib.sha256).digest()
+    # Its own purpose key: a VERP tag can never be replayed as a link token, nor the reverse.
+    digest = hmac.new(purpose_key(key, "verp"), ident.encode("ascii"), hashlib.sha256).digest()
     return base64.b32encode(digest[:8]).decode("ascii").rstrip("=").lower()
 
 

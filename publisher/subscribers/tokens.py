@@ -17,7 +17,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from publisher.core.errors import PublisherError
 
-PURPOSES = ("unsubscribe", "confirm", "preferences")
+PURPOSES = ("unsubscribe", "confirm", "preferences", "verp")
 # Only the demo and the tests may run without a configured key; they pass it explicitly.
 DEMO_KEY = "publisher-demo-key-not-secret"
 
@@ -53,8 +53,9 @@ def _serializer(key: str, purpose: str, timed: bool) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _derived(key: str, purpose: str) -> bytes:
-    """Per-purpose key: a token signed for one purpose never verifies for another."""
+def purpose_key(key: str, purpose: str) -> bytes:
+    """Per-purpose key: a token signed for one purpose never verifies for another (links,
+    VERP return paths)."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
     return hmac.new(key.encode("utf-8"), f"publisher.{purpose}".encode(), hashlib.sha256).digest()
@@ -78,7 +79,7 @@ def make(key: str, purpose: str, token_id: str, extra: str = "") -> str:
     if purpose == "confirm":
         return str(_serializer(key, purpose, True).dumps([token_id, extra]))
     body = _b64(f"{token_id}\n{extra}".encode())
-    mac = hmac.new(_derived(key, purpose), body.encode("ascii"), hashlib.sha256).digest()
+    mac = hmac.new(purpose_key(key, purpose), body.encode("ascii"), hashlib.sha256).digest()
     return f"{body}.{_b64(mac[:18])}"
 
 
@@ -89,7 +90,7 @@ def _read_plain(key: str, purpose: str, token: str) -> tuple[str, str]:
         raw = _unb64(body).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise TokenError("invalid") from None
-    good = hmac.new(_derived(key, purpose), body.encode("ascii"), hashlib.sha256).digest()
+    good = hmac.new(purpose_key(key, purpose), body.encode("ascii"), hashlib.sha256).digest()
     if not body or not hmac.compare_digest(mac, good[:18]):
         raise TokenError("invalid")
     token_id, sep, extra = raw.partition("\n")

@@ -68,3 +68,31 @@ def test_a_broken_email_template_fails_preview_and_send_before_any_mail(
     assert send.exit_code == 2 and "email/digest.txt:3" in send.stderr
     outbox = Path(cli.env["PUBLISHER_DATA_DIR"]) / "outbox" / "new"
     assert not outbox.exists() or not any(outbox.iterdir())
+
+
+def test_a_broken_email_template_stops_delivery_and_fails_nobody(
+    store_cfg: object, store: object, tmp_path: Path
+) -> None:
+    """Under a worker or `run` (no pre-check), a broken email template stops the run with
+    its name and line; every delivery stays queued instead of failing one by one."""
+    from dataclasses import replace
+
+    import pytest
+    from sqlalchemy import select
+
+    from publisher.core.errors import InputError
+    from publisher.mail.delivery import deliver
+    from publisher.mail.digest import create_issue
+    from publisher.store.models import Delivery
+
+    article(store, "Университетте жаңа зертхана ашылды")
+    for i in range(3):
+        subscriber(store, f"reader{i}@example.org", "kk")
+    assert create_issue(store_cfg, store, "weekly") is not None
+    brand = tmp_path / "brand"
+    _override(brand, "email/digest.txt", "{{ list_title }}\n\n{{ no_such_value.x }}\n")
+    broken = replace(store_cfg, templates=replace(store_cfg.templates, dir=str(brand)))
+    with pytest.raises(InputError, match=r"email/digest\.txt:3"):
+        deliver(broken, store, key="test-signing-key-0123456789abcdef")
+    with store.session() as s:
+        assert set(s.scalars(select(Delivery.state))) == {"queued"}
