@@ -30,6 +30,17 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_j
                 click.echo(f"warning: {fr.path}: {w}", err=True)
             if fr.error:
                 click.echo(f"publisher: rejected {fr.error}", err=True)
+            if fr.uncertain and not dry_run:
+                click.echo(f"note: {fr.path}: {len(fr.uncertain)} close title/subheading "
+                           "call(s); `publisher import --dry-run` lists them", err=True)
+        close = [(f.path, d) for f in report.files for d in f.uncertain]
+        if dry_run and close:
+            table(
+                "Close calls: check these lines (mark a title `# `, a subheading `## `)",
+                ["file", "line", "score", "verdict", "text"],
+                [(path, d["line"], f"{d['score']:.2f}", d["verdict"], d["text"][:60])
+                 for path, d in close],
+            )
         table(
             "Import" + (" (dry run: nothing stored)" if dry_run else ""),
             ["file", "articles", "new", "updated", "unchanged", "warnings", "status"],

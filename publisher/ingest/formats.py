@@ -14,13 +14,14 @@ MARKDOWN = {".md", ".markdown"}
 def read(
     path: Path, *, lenient: bool = False, warnings: list[str] | None = None,
     known_titles: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
-    derived: set[str] | None = None,
+    derived: set[str] | None = None, decisions: list[dumps.Decision] | None = None,
 ) -> list[ParsedArticle]:
     """Parse `path`; raises InputError naming the file (and byte offset or line) when rejected.
 
     `known_titles` (normalised keys of titles already in the store) help a dump tell a
     repeated article's title from a subheading. The origins of articles whose title was made
-    from their first sentence (only dumps have title-less articles) go into `derived`.
+    from their first sentence (only dumps have title-less articles) go into `derived`, and a
+dump's title-or-subheading calls close to the threshold into `decisions`.
     """
     sink = warnings if warnings is not None else []
     text = textio.read_text(path, lenient=lenient, warnings=sink, max_bytes=max_bytes)
@@ -29,4 +30,4 @@ def read(
         return jsonl.parse(text, str(path))
     if suffix in MARKDOWN:
         return markdown.parse(text, str(path))
-    return dumps.parse(text, str(path), known_titles, derived)
+    return dumps.parse(text, str(path), known_titles, derived, decisions)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from publisher.core.console import progress
 from publisher.core.errors import InputError
-from publisher.ingest import formats, provenance, review, textio
+from publisher.ingest import dumps, formats, provenance, review, textio
 from publisher.store import articles
 from publisher.store.engine import Store
 from publisher.store.models import Article, utcnow
@@ -31,6 +31,8 @@ class FileReport:
     unchanged: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Title-or-subheading calls close to the model's threshold: {line, text, score, verdict}.
+    uncertain: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -130,12 +132,14 @@ def import_file(
     fr = FileReport(path=str(path))
     known = known if known is not None else set()
     derived: set[str] = set()
+    decisions: list[dumps.Decision] = []
     try:
         parsed = formats.read(path, lenient=lenient, warnings=fr.warnings, known_titles=known,
-                              max_bytes=max_bytes, derived=derived)
+                              max_bytes=max_bytes, derived=derived, decisions=decisions)
     except InputError as exc:
         fr.status, fr.error = "rejected", str(exc)
         return fr
+    fr.uncertain = [d.as_dict() for d in decisions]
     fr.warnings.extend(review.review(parsed, derived, now))
     fr.articles = len(parsed)
     own = session is None

@@ -165,7 +165,12 @@ def run_scenario(cfg: config.Config, sc: Scenario) -> None:
             assert orphaned, "the victim should die holding claimed, unsent deliveries"
             wait_for(lambda: smtp.total >= sc.late_at, 300, "delivery to continue")
             late = start()
+            late_log = cfg.data_dir / f"worker{len(procs) - 1}.log"
             wait_for(lambda: smtp.total >= sc.recipients, 600, "every recipient")
+            # The SIGTERM below tests a clean stop of running workers: on a loaded machine the
+            # late one may still be importing Python when the others finish the whole list.
+            wait_for(lambda: "worker_start" in late_log.read_text("utf-8", errors="replace"),
+                     120, "the late worker to start")
             # The last answers are recorded by the workers' next group commits: on a loaded
             # 2-core machine that can take a while after the server saw the last message.
             wait_for(lambda: _states(store) == {"sent": sc.recipients}, 180, "the ledger")

@@ -1,0 +1,207 @@
+"""What the importer knows about one heading candidate, as numbers for the model.
+
+Each signal is measured, not weighed: `model` holds the weights, fitted on the annotated
+dumps. The signals do not depend on word lists of one file:
+
+- lexical cohesion (TextTiling): how much the text after the candidate shares vocabulary with
+  the text before it, relative to the usual paragraph-to-paragraph cohesion of this file;
+- whether the candidate's own words already occurred in the current article (a subheading
+  names something the article is about; a new title rarely does), and whether the lead after
+  it repeats any of the article's vocabulary;
+- whether the next paragraph opens a new event (a full date, a place, an institution name) or
+  goes on with the story (a connective, a pronoun, a quotation);
+- whether the candidate is a clause with a predicate (`predicate`) or a noun phrase;
+- where it stands and what it looks like: how much article precedes it (closing sections
+  such as results and plans come late, after a long body, and open no new event), a question,
+  a lone numbered line, a line closed by a period, a line with its body right under it,
+  English headline case, and whether it repeats the form of the article's previous
+  subheading (a run of questions in an interview, of numbered sections).
+
+Signals that did not help on files they were not fitted on (a speaker's quotation, a
+closing-section vocabulary, "the article has one paragraph", "a heading follows") were
+dropped: benchmarks/segmentation.py measures each change leave-one-file-out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from publisher.ingest import detect, predicate, segment
+from publisher.ingest.detect import words
+from publisher.ingest.units import CLOSERS, Unit
+
+NAMES = (
+    "cohesion_drop", "uncovered", "event", "echo", "fresh_lead", "short_body", "question",
+    "long_heading", "list_follows", "back_reference", "continues", "lead_names_nothing",
+    "lone_section", "predicate", "depth", "period", "attached", "numbered", "words",
+    "title_case", "title_link", "same_shape", "language_switch", "closing",
+)
+# The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
+# by stem as segment.stems cuts them: a discourse category, the same in every article.
+_CLOSING = words(
+    "итоги итог резул вывод заклю персп планы план дальн будущ "
+    "қорыт нәтиж жоспа алдағ болаш келеш "
+    "concl resul summa outlo next steps plans futur"
+)
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_LOWER_LINKS = words(
+    "a an the of in on at for to from with by and or as into about over under after"
+)
+
+
+def _title_case(text: str) -> float:
+    """English headline style ("Bachelor's Programme in Nursing Expands") against sentence
+    style ("Admission requirements"); 0 for other scripts and short lines."""
+    words = [w for w in _LATIN_WORD.findall(text) if w.casefold() not in _LOWER_LINKS]
+    if len(words) < 3:
+        return 0.0
+    return float(sum(w[0].isupper() for w in words[1:]) / (len(words) - 1) >= 0.6)
+
+
+def _prose(u: Unit) -> bool:
+    """Text, for the context of a candidate: a later line closed by a period is not decided
+    yet and nearly always a sentence."""
+    return u.kind == "prose" or u.period
+
+
+def _heading(u: Unit) -> bool:
+    return u.kind == "heading" and not u.period
+
+
+def _shape_of(u: Unit) -> str:
+    """The form a run of parallel subheadings shares: questions, "Q:" lines, numbers."""
+    if u.shape == "numbered":
+        return "numbered"
+    text = u.text.rstrip(CLOSERS)
+    if re.match(r"^[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w]{0,10}:", u.text):
+        return "label"
+    return "question" if text.endswith("?") else ""
+
+
+@dataclass
+class Draft:
+    """An article being assembled; what the signals need of it is kept up to date on `add`."""
+
+    title: str
+    line: int
+    derived: bool = False
+    units: list[Unit] = field(default_factory=list)
+    token_date: date | None = None
+    title_stems: list[str] = field(default_factory=list)
+    body: list[Unit] = field(default_factory=list)  # units that are not headings
+    seen: set[str] = field(default_factory=set)  # every stem of the title and the units
+
+    def __post_init__(self) -> None:
+        self.seen.update(self.title_stems)
+
+    def add(self, u: Unit) -> None:
+        self.units.append(u)
+        self.seen.update(u.stems)
+        if u.kind != "heading":
+            self.body.append(u)
+
+
+def baseline(us: list[Unit], idf: dict[str, float], k: int = 3, samples: int = 300) -> float:
+    """Median cohesion across ordinary paragraph gaps of this file."""
+    gaps = [i for i in range(1, len(us)) if us[i].kind != "heading" and us[i - 1].kind != "heading"]
+    if len(gaps) > samples:
+        step = len(gaps) / samples
+        gaps = [gaps[int(j * step)] for j in range(samples)]
+    sims = []
+    for i in gaps:
+        before = Counter(w for u in us[max(0, i - k):i] for w in u.stems)
+        after = Counter(w for u in us[i:i + k] for w in u.stems)
+        sims.append(segment.cosine(before, after, idf))
+    positive = [s for s in sims if s > 0]
+    return max(statistics.median(positive), 0.05) if positive else 0.15
+
+
+def _heading_lang(u: Unit, context: Unit | None) -> str:
+    """A heading is too short to detect its language alone; Cyrillic without Kazakh letters
+    is Kazakh when the text around it is."""
+    lang = u.lang
+    if lang == "ru" and context is not None and context.lang == "kk":
+        return "kk"
+    return lang
+
+
+def features(
+    us: list[Unit], i: int, draft: Draft, base: float, idf: dict[str, float], k: int = 4,
+) -> list[float]:
+    """The signals of candidate `us[i]` as the next unit of `draft`, in the order of NAMES."""
+    u = us[i]
+    body = draft.body
+    before = Counter(w for x in draft.units[-k:] for w in x.stems)
+    after_units: list[Unit] = []
+    for x in us[i + 1:]:
+        if _heading(x) and after_units:
+            break
+        if x.starts and after_units:
+            break
+        after_units.append(x)
+        if len(after_units) >= k:
+            break
+    after = Counter(w for x in after_units for w in x.stems)
+    rel = segment.cosine(before, after, idf) / max(base, 0.1)
+    seen = draft.seen
+    # Unweighted on purpose: a subheading often reuses the article's most common words.
+    covered = segment.coverage(u.stems, seen)
+    nxt = next((x for x in us[i + 1:] if _prose(x)), None)
+    event = detect.event_signal(nxt.text) if nxt is not None else 0.0
+    # A title is usually restated by the lead that follows it (weak: subheadings are too).
+    lead = {w for x in after_units[:2] for w in x.stems}
+    echo = segment.coverage([w for w in u.stems if w not in seen], lead)
+    chars = sum(len(x.text) for x in body)
+    # A lead that repeats none of the article's vocabulary tells a new story; a section goes on
+    # talking about what the article already named (the meeting, the speaker, the clinic).
+    fresh = 0.0
+    lead_text = detect.first_sentence(nxt.text[:400]) if nxt is not None else ""
+    if nxt is not None:
+        fresh = max(0.0, 0.12 - segment.coverage(segment.stems(lead_text), seen, idf))
+    following = us[i + 1] if i + 1 < len(us) else None
+    opening = (following.raw or following.text) if following is not None else ""
+    back = detect.continuation(nxt.text) if nxt is not None else 0.0
+    n_words = len(u.text.split())
+    lone = sum(_prose(x) for x in after_units) < 2 and (
+        len(after_units) == len(us) - i - 1 or _heading(us[i + 1 + len(after_units)])
+    )
+    context = nxt if nxt is not None else (body[-1] if body else None)
+    # A section goes on with what the article's title named; a new story's lead does not.
+    title_link = segment.coverage(draft.title_stems, lead, idf) if draft.title_stems else 0.0
+    shape = _shape_of(u)
+    previous = next((x for x in reversed(draft.units) if x.kind == "heading"), None)
+    same_shape = bool(shape) and previous is not None and _shape_of(previous) == shape
+    return [
+        1.0 - min(rel, 1.5),
+        0.4 - covered,
+        event,
+        echo,
+        fresh,
+        float(len(body) >= 2 and chars < 300),
+        float(u.text.rstrip(CLOSERS).endswith("?")),
+        float(n_words >= 8),
+        float(following is not None
+              and (following.kind == "items" or following.text.endswith(":"))),
+        float(back >= 1.0),
+        float(back < 1.0 and nxt is not None and (back > 0 or opening[:1] in "—–-\"«“„")),
+        float(nxt is not None and not event and not detect.names_something(lead_text)),
+        float(lone),
+        float(predicate.has_predicate(u.text, _heading_lang(u, context))),
+        math.log1p(len(body)) / math.log(11),
+        float(u.period),
+        float(u.shape == "attached"),
+        float(u.shape == "numbered"),
+        min(n_words, 20) / 20,
+        _title_case(u.text),
+        title_link,
+        float(same_shape),
+        # A dump that mixes languages changes language between articles, not inside one.
+        float(nxt is not None and bool(body) and nxt.lang != body[-1].lang),
+        # Closing sections come after a body: weighed by how much article precedes them.
+        float(u.stems[:1] != [] and u.stems[0] in _CLOSING) * min(len(body), 6) / 6,
+    ]

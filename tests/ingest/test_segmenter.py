@@ -1,0 +1,135 @@
+"""The importer's model: candidates, markers that override it, close calls shown, weights
+that are what the fitting script gives."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from publisher.ingest import dumps, model
+from publisher.ingest.units import units
+from tests.conftest import Cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BODY = ("Университеттің симуляциялық орталығында жаңа құрылғылар орнатылды, студенттер "
+        "оларда күн сайын жаттығады, ал оқытушылар әр сабақтан кейін олардың нәтижелерін "
+        "талдайды.")
+
+
+def _titles(text: str) -> list[str]:
+    return [a.title for a in dumps.parse(text, "dump.txt")]
+
+
+def test_a_hash_line_is_always_a_title_and_a_double_hash_line_a_subheading() -> None:
+    """`# ` forces a title and `## ` a subheading whatever the model thinks; markers are
+    stripped from the stored text."""
+    text = (
+        "# Семинар өтті\n\n"
+        f"{BODY}\n\nОрталық қызметкерлері жаңа курстарды таныстырды.\n\n"
+        "## Жаңа зертхана ашылды\n\n"
+        "Зертханада оқытушылар мен студенттер бірге зерттеу жүргізеді.\n\n"
+        "# Алдағы жоспарлар\n\n"
+        "Келесі жылы орталық тағы екі бөлмеге кеңейеді деп жоспарлануда.\n"
+    )
+    arts = dumps.parse(text, "dump.txt")
+    assert [a.title for a in arts] == ["Семинар өтті", "Алдағы жоспарлар"]
+    assert ("heading", "Жаңа зертхана ашылды") in [(b.kind, b.text) for b in arts[0].blocks]
+    assert not any(b.text.startswith("#") for a in arts for b in a.blocks)
+
+
+def test_a_title_can_end_with_a_period_and_a_short_sentence_stays_a_paragraph() -> None:
+    """A short line closed by a period is a heading candidate; when it is not a title it is a
+    paragraph of its body, never a subheading."""
+    us = units(f"Семинар өтті.\n\n{BODY}\n\nБәрі жақсы өтті.\n")
+    assert [u.period for u in us if u.kind == "heading"] == [True, True]
+    arts = dumps.parse(f"Семинар өтті.\n\n{BODY}\n\nБәрі жақсы өтті.\n", "dump.txt")
+    assert arts[0].title == "Семинар өтті."
+    assert [b.kind for b in arts[0].blocks] == ["paragraph", "paragraph"]
+
+
+def test_a_title_with_its_body_on_the_next_line_is_a_candidate() -> None:
+    """A heading line directly followed by its first paragraph, no blank line, is split off."""
+    us = units(f"Семинар өтті\n{BODY}\n")
+    assert [(u.kind, u.shape) for u in us] == [("heading", "attached"), ("prose", "")]
+    assert _titles(f"Семинар өтті\n{BODY}\n") == ["Семинар өтті"]
+
+
+def test_numbered_section_headings_are_candidates_but_a_numbered_list_is_a_list() -> None:
+    """"1. Цели" followed by prose is a section heading (number kept); numbered lines one per
+    paragraph with nothing between them stay one list."""
+    sections = units("1. Цели программы\n\nПрограмма готовит врачей.\n\n2. Этапы\n\nИх три.\n")
+    assert [u.text for u in sections if u.shape == "numbered"] == ["1. Цели программы",
+                                                                    "2. Этапы"]
+    items = units("Этапы:\n\n1. Отбор\n\n2. Обучение\n\n3. Экзамен\n")
+    assert [(u.kind, u.text) for u in items][1:] == [
+        ("items", "Отбор"), ("items", "Обучение"), ("items", "Экзамен")]
+    assert [b.kind for b in dumps.parse("Этапы отбора\n\n" + BODY + "\n\nЭтапы:\n\n1. Отбор"
+                                        "\n\n2. Обучение\n\n3. Экзамен\n", "d.txt")[0].blocks
+            ] == ["paragraph", "paragraph", "list"]
+
+
+def test_close_calls_are_listed_in_the_json_report_and_the_dry_run(cli: Cli,
+                                                                    tmp_path: Path) -> None:
+    """Each decision near the threshold is reported with its line, score and verdict; a dry
+    run lists them in a table; nothing is stored by the dry run."""
+    path = ROOT / "tests" / "fixtures" / "import" / "heldout_ru_news.txt"
+    weights = model.load()
+    decisions: list[dumps.Decision] = []
+    dumps.parse(path.read_text("utf-8"), str(path), decisions=decisions)
+    report = json.loads(cli("import", str(path), "--dry-run", "--json").output)
+    listed = report["files"][0]["uncertain"]
+    assert listed == [d.as_dict() for d in decisions]
+    for d in listed:
+        assert abs(d["score"] - 0.5) <= weights.margin
+        assert d["verdict"] in {"title", "subheading"}
+        assert path.read_text("utf-8").split("\n")[d["line"] - 1].strip() == d["text"]
+    shown = cli("import", str(path), "--dry-run")
+    assert shown.exit_code == 0
+    if listed:
+        assert "Close calls" in shown.output and listed[0]["text"][:20] in shown.output
+    assert json.loads(cli("articles", "list", "--json").output) == []
+
+
+def test_a_close_call_is_reported_with_its_line_and_verdict() -> None:
+    """A candidate scored near 0.5 reaches `decisions`; with weights of zero every candidate
+    after the first is a coin toss (0.5), called a subheading, and listed."""
+    flat = model.Model(model.load().names, tuple(0.0 for _ in model.load().names), 0.0)
+    text = f"Семинар өтті\n\n{BODY}\n\n{BODY}\n\nЖаңа зертхана\n\n{BODY}\n\n{BODY}\n"
+    decisions: list[dumps.Decision] = []
+    drafts = dumps.split(units(text), decisions=decisions, weights=flat)
+    assert len(drafts) == 1
+    assert [(d.line, d.text, d.verdict) for d in decisions] == [
+        (7, "Жаңа зертхана", "subheading")]
+    assert math.isclose(decisions[0].score, 0.5)
+
+
+def test_fitting_recovers_a_separating_signal() -> None:
+    """The fit gives a large positive weight to a signal that tells the classes apart and
+    about none to noise."""
+    xs = [[float(i % 2), float((i * 7) % 3) / 2] for i in range(200)]
+    ys = [i % 2 for i in range(200)]
+    m = model.fit(("signal", "noise"), xs, ys, l2=0.1)
+    assert m.coef[0] > 5 and abs(m.coef[1]) < 0.5
+    assert m.probability([1.0, 0.0]) > 0.95 > 0.05 > m.probability([0.0, 0.0])
+
+
+def test_the_shipped_weights_are_what_the_fitting_script_gives() -> None:
+    """segmenter.json is stale the moment a signal or an annotated dump changes: refitting
+    (benchmarks/segmentation.py --fit) must give the stored coefficients."""
+    spec = importlib.util.spec_from_file_location(
+        "segmentation_bench", ROOT / "benchmarks" / "segmentation.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["segmentation_bench"] = bench
+    spec.loader.exec_module(bench)
+    refit = bench.fit(bench.cases())
+    shipped = model.load()
+    assert refit.names == shipped.names
+    assert refit.intercept == pytest.approx(shipped.intercept, abs=1e-4)
+    assert refit.coef == pytest.approx(shipped.coef, abs=1e-4)
