@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from publisher.core.console import progress
 from publisher.core.errors import InputError
-from publisher.ingest import formats, provenance, review, textio
+from publisher.ingest import corrections, formats, provenance, review, textio
 from publisher.store import articles
 from publisher.store.engine import Store
 from publisher.store.models import Article, utcnow
@@ -141,6 +141,8 @@ def import_file(
     own = session is None
     session = store.new_session() if session is None else session
     try:
+        parsed = corrections.apply(session, parsed, fr.warnings)  # an admin's merges, splits
+        fr.articles = len(parsed)
         articles.preload(session, parsed)
         for art in parsed:
             _keep_sources(session, art)
