@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from publisher.ingest import detect
 from publisher.store.articles import Block, ParsedArticle, fingerprint, normalise_key
+from publisher.store.engine import Store
 from publisher.store.models import Correction
 
 MERGE, SPLIT = "merge", "split"
@@ -122,15 +123,19 @@ def rules(session: Session) -> list[Correction]:
     return list(session.scalars(select(Correction).order_by(Correction.id)))
 
 
-def apply(session: Session, parsed: list[ParsedArticle], warnings: list[str]
+def apply(store: Store, parsed: list[ParsedArticle], warnings: list[str]
           ) -> list[ParsedArticle]:
-    """The articles of one file as the stored corrections make them, in file order.
+    """The articles of one file as the stored corrections make them, in file order (before
+    the import's review, so that its warnings are about the articles it stores).
 
     A rule whose articles are not all in the file leaves the stored result alone: the file's
     part of it is not saved and a warning says so (a merge of articles from two files, or a
     dump whose text changed under the rule).
     """
-    found = rules(session)
+    # Rules are only written by the commands, which commit: a short read of its own sees
+    # them, also from inside a dry run's session.
+    with store.session() as s:
+        found = rules(s)
     for rule in found:
         if rule.kind == MERGE:
             parsed = _merge(rule, parsed, warnings)

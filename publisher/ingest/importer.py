@@ -136,13 +136,12 @@ def import_file(
     except InputError as exc:
         fr.status, fr.error = "rejected", str(exc)
         return fr
+    parsed = corrections.apply(store, parsed, fr.warnings)  # an admin's merges and splits
     fr.warnings.extend(review.review(parsed, derived, now))
     fr.articles = len(parsed)
     own = session is None
     session = store.new_session() if session is None else session
     try:
-        parsed = corrections.apply(session, parsed, fr.warnings)  # an admin's merges, splits
-        fr.articles = len(parsed)
         articles.preload(session, parsed)
         for art in parsed:
             _keep_sources(session, art)

@@ -159,6 +159,9 @@ def _seam(art: Article, heading: str, undo: Correction | None) -> int:
     found = corrections.seam_index(blocks, key)
     if found is not None:
         return found
+    if key == normalise_key(art.source_text.title):
+        raise InputError(f"{heading!r} is the title of article {art.id}, not a heading in it",
+                         "`publisher articles list --json` shows its blocks")
     headings = [b.text for b in blocks if b.kind == "heading"]
     matches = [i for i, b in enumerate(blocks) if b.kind == "heading"
                and normalise_key(b.text) == key]
@@ -172,7 +175,7 @@ def _seam(art: Article, heading: str, undo: Correction | None) -> int:
     more = f" and {len(headings) - _LISTED} more" if len(headings) > _LISTED else ""
     has = f"its headings: {listed}{more}" if headings else "it has no headings"
     raise InputError(f"article {art.id} has no heading {heading!r}; {has}",
-                     "give a heading's text as `articles show ID --json` prints it")
+                     "`publisher articles list --json` shows its blocks")
 
 
 def split(store: Any, ref: str, heading: str, *, now: datetime | None = None
