@@ -144,6 +144,9 @@ def merge(app: App, ref: str, other: str, as_json: bool) -> None:
         click.echo(f"Translations of {done['id']} now outdated: {_langs(done['outdated'])}.")
     if done["dropped_translations"]:
         click.echo(f"Translations of {gone} dropped: {_langs(done['dropped_translations'])}.")
+    if done["merged"]["lang"] != done["article"]["lang"]:
+        click.echo(f"Note: {gone} was written in {done['merged']['lang']}; the merged article "
+                   f"stays {done['article']['lang']}.")
     if done["merged"]["hidden"] and not done["article"]["hidden"]:
         click.echo(f"Note: {gone} was hidden; its text is now shown as part of {done['id']}.")
 

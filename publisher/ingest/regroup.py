@@ -136,7 +136,8 @@ def merge(store: Any, ref: str, other_ref: str, *, now: datetime | None = None
                       "at": len(art.source_text.blocks), "article": _snapshot(other)},
             ))
         dropped = _translations(other)
-        gone = {"id": other.id, "slug": other.slug, "hidden": other.hidden}
+        gone = {"id": other.id, "slug": other.slug, "hidden": other.hidden,
+                "lang": other.source_lang}
         _set_source(art, blocks, fp, now)
         s.delete(other)
         s.flush()
@@ -251,7 +252,9 @@ def _new_article(s: Session, whole: Article, key: str, title: str, body: list[Bl
         slug=_unique_slug(s, str(meta.get("slug") or slugify(title)), aid),
         source_lang=str(meta.get("source_lang") or whole.source_lang),
         published_at=published, date_stated=stated,
-        created_at=_when(meta.get("created_at"), now),
+        # Its text came with `whole`: digests, which send what became available after a
+        # subscriber's cursor (from max(published_at, created_at)), do not send it twice.
+        created_at=_when(meta.get("created_at"), whole.created_at),
         # As an import of a new article: its date, so feeds do not announce it as updated.
         updated_at=published,
         categories=list(meta.get("categories", whole.categories or [])),

@@ -53,11 +53,16 @@ def _heading(text: str) -> dict[str, str]:
     return {"kind": "heading", "text": text}
 
 
-def test_merge_appends_the_second_article_under_its_title_and_removes_it(cli: Cli) -> None:
+def test_merge_appends_the_second_article_under_its_title_and_removes_it(
+    cli: Cli, store_cfg: config.Config
+) -> None:
     """After a merge the list shows one article: the first's blocks, the second's title as
-    a subheading, then the second's blocks."""
+    a subheading, then the second's blocks; the next build removes the second's pages."""
     docs = _fresh(cli)
     lab, vaccine = docs[LAB], docs[VACCINE]
+    cli("site", "build")
+    page = store_cfg.site_dir / "en" / vaccine["slug"] / "index.html"
+    assert page.is_file()
     done = cli("articles", "merge", lab["id"], vaccine["id"])
     assert done.exit_code == 0, done.output
     assert vaccine["id"] in done.stdout and lab["id"] in done.stdout
@@ -65,6 +70,10 @@ def test_merge_appends_the_second_article_under_its_title_and_removes_it(cli: Cl
     assert set(after) == {LAB, LIBRARY}
     assert after[LAB]["id"] == lab["id"] and after[LAB]["date"] == lab["date"]
     assert after[LAB]["blocks"] == [*lab["blocks"], _heading(VACCINE), *vaccine["blocks"]]
+    assert cli("site", "build").exit_code == 0
+    assert not page.exists()
+    lab_page = store_cfg.site_dir / "en" / lab["slug"] / "index.html"
+    assert "Shots are free" in lab_page.read_text(encoding="utf-8")
 
 
 def test_reimporting_the_dump_after_a_merge_keeps_it_merged(cli: Cli) -> None:
