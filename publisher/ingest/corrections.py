@@ -65,13 +65,12 @@ def stated_date(blocks: Sequence[Block]) -> date | None:
     return detect.find_date(lead)
 
 
-def join(first: ParsedArticle, second: ParsedArticle, heading: str | None = None
-         ) -> ParsedArticle:
+def join(first: ParsedArticle, second: ParsedArticle) -> ParsedArticle:
     """`second` appended to `first` under its title as a heading. Translations supplied with
     either do not cover the joined text, so none are kept: the stored ones become outdated."""
     return ParsedArticle(
         title=first.title,
-        blocks=[*first.blocks, Block("heading", heading or second.title), *second.blocks],
+        blocks=[*first.blocks, Block("heading", second.title), *second.blocks],
         lang=first.lang, date=first.date, origin=first.origin, summary=first.summary,
         categories=list(first.categories), slug=first.slug,
         derived_fingerprint=joined_fingerprint(fingerprint(first), fingerprint(second)),
