@@ -290,3 +290,12 @@ def test_merge_across_two_files_survives_reimporting_either(cli: Cli, tmp_path: 
         assert report["totals"]["new"] == 0 and report["totals"]["updated"] == 0
         assert any("merge" in w for w in report["files"][0]["warnings"])
     assert _docs(cli) == merged
+
+
+def test_merging_a_hidden_article_says_its_text_is_now_shown(cli: Cli) -> None:
+    """Merging a hidden article into a shown one warns that its text is now public."""
+    docs = _fresh(cli)
+    cli("articles", "hide", docs[VACCINE]["id"])
+    done = cli("articles", "merge", docs[LAB]["id"], docs[VACCINE]["id"])
+    assert done.exit_code == 0 and "was hidden" in done.stdout
+    assert _docs(cli)[LAB]["hidden"] is False
