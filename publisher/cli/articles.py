@@ -7,6 +7,7 @@ import click
 from publisher import LANGUAGES
 from publisher.cli.app import CONTEXT, App, pass_app
 from publisher.core.console import emit_json, table
+from publisher.ingest import regroup
 from publisher.store import edits
 from publisher.store.articles import all_articles
 from publisher.store.articles import as_json as article_doc
@@ -14,7 +15,8 @@ from publisher.store.articles import as_json as article_doc
 
 @click.group("articles", context_settings=CONTEXT)
 def articles() -> None:
-    """Look at the articles in the store and fix them: show, edit, hide, unhide, delete."""
+    """Look at the articles in the store and fix them: show, edit, merge, split, hide, unhide,
+    delete."""
 
 
 @articles.command("list", context_settings=CONTEXT)
@@ -112,6 +114,69 @@ def delete(app: App, ref: str, yes: bool) -> None:
         click.confirm(f"Delete article {ref} and all its translations?", abort=True)
     aid = edits.remove(app.store, ref)
     click.echo(f"Article {aid} deleted; `publisher site build` removes its pages.")
+
+
+def _langs(langs: list[str]) -> str:
+    return ", ".join(langs)
+
+
+@articles.command("merge", context_settings=CONTEXT)
+@click.argument("ref", metavar="ID")
+@click.argument("other", metavar="ID2")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@pass_app
+def merge(app: App, ref: str, other: str, as_json: bool) -> None:
+    """Append article ID2 to ID under ID2's title as a subheading, and remove ID2.
+
+    For a subheading the importer took for a title; re-importing the dump keeps the merge.
+    The translations of ID become outdated, those of ID2 are dropped.
+    `articles split ID --at "ID2's title"` undoes it.
+    """
+    done = regroup.merge(app.store, ref, other)
+    if as_json:
+        emit_json(done)
+        return
+    gone = done["merged"]["id"]
+    click.echo(f"Article {gone} merged into {done['id']} under the heading "
+               f"\"{done['heading']}\"" + (" (the split is undone)." if done["undid_split"]
+                                            else "."))
+    if done["outdated"]:
+        click.echo(f"Translations of {done['id']} now outdated: {_langs(done['outdated'])}.")
+    if done["dropped_translations"]:
+        click.echo(f"Translations of {gone} dropped: {_langs(done['dropped_translations'])}.")
+    if done["merged"]["lang"] != done["article"]["lang"]:
+        click.echo(f"Note: {gone} was written in {done['merged']['lang']}; the merged article "
+                   f"stays {done['article']['lang']}.")
+    if done["merged"]["hidden"] and not done["article"]["hidden"]:
+        click.echo(f"Note: {gone} was hidden; its text is now shown as part of {done['id']}.")
+
+
+@articles.command("split", context_settings=CONTEXT)
+@click.argument("ref", metavar="ID")
+@click.option("--at", "heading", required=True, metavar="HEADING",
+              help="The text of the subheading that starts the new article.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@pass_app
+def split(app: App, ref: str, heading: str, as_json: bool) -> None:
+    """Make a new article of ID from a subheading on: the heading becomes its title, the
+    blocks after it its body.
+
+    For a title the importer took for a subheading; re-importing the dump keeps the split.
+    The new article has ID's language and date (unless its lead states a date) and only its
+    source text; the translations of ID become outdated. `articles merge ID NEW-ID` undoes it.
+    """
+    done = regroup.split(app.store, ref, heading)
+    if as_json:
+        emit_json(done)
+        return
+    new = done["new"]
+    click.echo(f"Article {done['id']} split at \"{done['heading']}\": new article {new['id']} "
+               f"({new['date'] or 'no stated date'}, {len(new['blocks'])} block(s)); "
+               f"{done['id']} keeps {len(done['article']['blocks'])} block(s)"
+               + ("; the merge is undone." if done["undid_merge"] else "."))
+    if done["outdated"]:
+        click.echo(f"Translations of {done['id']} now outdated: {_langs(done['outdated'])}; "
+                   f"{new['id']} has only its {new['lang']} source text.")
 
 
 COMMANDS = [articles]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from publisher.core.console import progress
 from publisher.core.errors import InputError
-from publisher.ingest import dumps, formats, provenance, review, textio
+from publisher.ingest import corrections, dumps, formats, provenance, review, textio
 from publisher.store import articles
 from publisher.store.engine import Store
 from publisher.store.models import Article, utcnow
@@ -140,6 +140,7 @@ def import_file(
         fr.status, fr.error = "rejected", str(exc)
         return fr
     fr.uncertain = [d.as_dict() for d in decisions]
+    parsed = corrections.apply(store, parsed, fr.warnings)  # an admin's merges and splits
     fr.warnings.extend(review.review(parsed, derived, now))
     fr.articles = len(parsed)
     own = session is None

@@ -50,6 +50,9 @@ class ParsedArticle:
     categories: list[str] = field(default_factory=list)
     translations: dict[str, TextInput] = field(default_factory=dict)
     slug: str | None = None
+    # Set by an admin's merge or split (ingest/corrections.py): derived from the fingerprints
+    # of the parts, which the store keeps even after an edit of the title or date.
+    derived_fingerprint: str = ""
 
 
 def normalise_key(title: str) -> str:
@@ -121,6 +124,8 @@ def derive_summary(blocks: list[Block], limit: int = 300) -> str:
 
 
 def fingerprint(parsed: ParsedArticle) -> str:
+    if parsed.derived_fingerprint:
+        return parsed.derived_fingerprint
     payload = {
         "title": parsed.title,
         "blocks": [b.as_dict() for b in parsed.blocks],

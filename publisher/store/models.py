@@ -285,3 +285,25 @@ class BounceEvent(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(Text, default="")  # the report's file or mailbox
     created_at: Mapped[datetime]
+
+
+class Correction(Base):
+    """An admin's fix of the importer's title/subheading split (`articles merge` / `split`).
+
+    Re-imports replay these in `id` order on the parsed articles of each file before they are
+    saved, so the dump that produced the wrong split cannot bring it back. Articles are named
+    by their import key (the normalised title), which edits of the title do not change.
+    """
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # merge | split
+    key: Mapped[str] = mapped_column(String(300), index=True)  # the article corrected
+    # merge: the key of the article appended to it; split: the key of the article cut off.
+    other: Mapped[str] = mapped_column(String(300))
+    heading: Mapped[str] = mapped_column(Text)  # the heading text at the seam
+    # What undoing this rule exactly needs: the fingerprints before it, the seam's block
+    # index and (merge) the metadata of the article that was appended.
+    undo: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
