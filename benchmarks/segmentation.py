@@ -104,6 +104,7 @@ class Case:
     units: list[dumps.Unit]
     titles: set[int]
     subs: set[tuple[int, str]]
+    known: set[str] = field(default_factory=set)  # titles of the files before it
     xs: list[list[float]] = field(default_factory=list)
     ys: list[int] = field(default_factory=list)
 
@@ -138,17 +139,20 @@ def cases() -> list[Case]:
         if p.name in OLD_FIXTURES or p.with_suffix(".truth.json").exists()
     )
     out = []
+    known: set[str] = set()  # true titles of the files before, as a run of imports knows them
     for path in files:
         text = textio.read_text(path, warnings=[])
         want, want_subs = _truth(path, text)
-        case = Case(path, text, dumps.units(text), want, want_subs)
+        case = Case(path, text, dumps.units(text), want, want_subs, set(known))
 
         def observe(u: dumps.Unit, x: list[float], truth: bool, case: Case = case) -> None:
             case.xs.append(x)
             case.ys.append(int(truth))
 
         # The truth's own segmentation, so that each candidate is seen in its true context.
-        dumps.split(dumps.units(text), oracle=want, observe=observe)
+        dumps.split(dumps.units(text), set(known), oracle=want, observe=observe)
+        lines = text.split("\n")
+        known.update(normalise_key(lines[n - 1]) for n in want)
         out.append(case)
     return out
 
@@ -186,7 +190,7 @@ def _own_decisions(case: Case, weights: model.Model) -> tuple[list[list[float]],
         xs.append(x)
         ys.append(int(u.line in case.titles))
 
-    dumps.split(dumps.units(case.text), weights=weights, observe=observe)
+    dumps.split(dumps.units(case.text), set(case.known), weights=weights, observe=observe)
     return xs, ys
 
 

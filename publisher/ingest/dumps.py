@@ -4,8 +4,8 @@ A dump is a run of articles: a title line, a blank line, paragraphs separated by
 Inside bodies there are subheadings that look exactly like titles, lead-in lines ending in
 ':', bullet and numbered lines. `units` reads the lines and marks every heading *candidate*;
 `signals` measures each candidate in its context and `model` weighs the signals with
-coefficients fitted on annotated dumps. Known titles (seen earlier in the file or already in
-the store) and the admin's `# ` / `## ` markers decide without the model. Decisions close to
+coefficients fitted on annotated dumps; a known title (seen earlier in the file or already
+in the store) is one of the signals. The admin's `# ` / `## ` markers decide without it. Decisions close to
 the threshold are reported, so that an admin can check them.
 """
 
@@ -99,11 +99,13 @@ class _Judge:
     oracle: set[int] | None = None
     observe: Observer | None = None
 
-    def probability(self, i: int, draft: Draft) -> tuple[float, list[float]]:
-        x = signals.features(self.us, i, draft, self.base, self.idf)
+    def probability(self, i: int, draft: Draft, known: bool) -> tuple[float, list[float]]:
+        x = signals.features(self.us, i, draft, self.base, self.idf, known)
         return self.weights.probability(x), x
 
-    def starts_article(self, i: int, current: Draft) -> bool:
+    def starts_article(self, i: int, current: Draft, known: bool) -> bool:
+        """Whether candidate `i` opens a new article; `known`: its text is the title of an
+        article seen before (earlier in the file, or stored)."""
         us = self.us
         if not current.body or i + 1 >= len(us):
             return False
@@ -113,10 +115,10 @@ class _Judge:
         if self.oracle is not None:
             truth = us[i].line in self.oracle
             if self.observe is not None:
-                self.observe(us[i], signals.features(us, i, current, self.base, self.idf),
-                             truth)
+                self.observe(us[i], signals.features(us, i, current, self.base, self.idf,
+                                                     known), truth)
             return truth
-        p, x = self.probability(i, current)
+        p, x = self.probability(i, current, known)
         if self.observe is not None:
             self.observe(us[i], x, p > THRESHOLD)
         verdict = p > THRESHOLD
@@ -153,11 +155,8 @@ def split(us: list[Unit], known: set[str] | None = None, *,
             if u.forced or u.shape == "asked":
                 is_title = u.forced == "title" or current is None
             else:
-                is_title = (
-                    current is None
-                    or (has_body and normalise_key(u.text) in known_keys)
-                    or judge.starts_article(i, current)
-                )
+                is_title = current is None or judge.starts_article(
+                    i, current, has_body and normalise_key(u.text) in known_keys)
             if not is_title and u.period:
                 u.kind = "prose"  # a short sentence, not a heading
         if is_title:

@@ -39,7 +39,7 @@ NAMES = (
     "cohesion_drop", "uncovered", "event", "echo", "fresh_lead", "short_body", "question",
     "long_heading", "list_follows", "back_reference", "continues", "lead_names_nothing",
     "lone_section", "predicate", "depth", "period", "attached", "numbered", "words",
-    "title_case", "title_link", "same_shape", "language_switch", "closing",
+    "title_case", "title_link", "same_shape", "language_switch", "closing", "known",
 )
 # The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
 # by stem as segment.stems cuts them: a discourse category, the same in every article.
@@ -131,9 +131,11 @@ def _heading_lang(u: Unit, context: Unit | None) -> str:
 
 
 def features(
-    us: list[Unit], i: int, draft: Draft, base: float, idf: dict[str, float], k: int = 4,
+    us: list[Unit], i: int, draft: Draft, base: float, idf: dict[str, float],
+    known: bool = False, k: int = 4,
 ) -> list[float]:
-    """The signals of candidate `us[i]` as the next unit of `draft`, in the order of NAMES."""
+    """The signals of candidate `us[i]` as the next unit of `draft`, in the order of NAMES;
+    `known`: the line is the title of an article seen before (a repeated article)."""
     u = us[i]
     body = draft.body
     before = Counter(w for x in draft.units[-k:] for w in x.stems)
@@ -204,4 +206,5 @@ def features(
         float(nxt is not None and bool(body) and nxt.lang != body[-1].lang),
         # Closing sections come after a body: weighed by how much article precedes them.
         float(u.stems[:1] != [] and u.stems[0] in _CLOSING) * min(len(body), 6) / 6,
+        float(known),
     ]
