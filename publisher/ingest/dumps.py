@@ -5,8 +5,8 @@ Inside bodies there are subheadings that look exactly like titles, lead-in lines
 ':', bullet and numbered lines. `units` reads the lines and marks every heading *candidate*;
 `signals` measures each candidate in its context and `model` weighs the signals with
 coefficients fitted on annotated dumps; a known title (seen earlier in the file or already
-in the store) is one of the signals. The admin's `# ` / `## ` markers decide without it. Decisions close to
-the threshold are reported, so that an admin can check them.
+in the store) is one of the signals. The admin's `# ` / `## ` markers decide without it.
+Decisions close to the threshold are reported, so that an admin can check them.
 """
 
 from __future__ import annotations
