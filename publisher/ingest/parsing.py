@@ -1,0 +1,137 @@
+"""Parsing the files of an import run, in a process pool when the run has several files.
+
+Parsing is most of an import's CPU time once storing is set-based, and files parse
+independently but for one input: the normalised titles already known (in the store, or
+stored from earlier files of the run), which make a dump's heading that repeats one a
+title. Workers parse with the titles known when the run started; the importer stores the
+results in file order, and a file whose parse could have depended on titles stored since
+(see `_stale`) is parsed again here with the full set, so results equal a serial run's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from publisher.core.errors import InputError
+from publisher.ingest import formats, review
+from publisher.store.articles import ParsedArticle, normalise_key
+
+# Below this many bytes in a run, starting worker processes (a fresh interpreter each,
+# ~0.3 s) costs more than parsing in this one.
+POOL_MIN_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Options:
+    lenient: bool
+    max_bytes: int
+    now: datetime  # the import time, which review() dates year-less articles from
+
+
+@dataclass
+class Parsed:
+    """One file parsed (or rejected), as a worker sends it back."""
+
+    path: Path
+    articles: list[ParsedArticle] | None  # None: rejected, with `error`
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -> Parsed:
+    """Read, parse and review one file; a rejection is an answer, not an exception."""
+    warnings: list[str] = []
+    derived: set[str] = set()
+    try:
+        parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
+                              known_titles=set(known), max_bytes=options.max_bytes,
+                              derived=derived)
+    except InputError as exc:
+        return Parsed(path, None, warnings, str(exc))
+    warnings.extend(review.review(parsed, derived, options.now))
+    return Parsed(path, parsed, warnings)
+
+
+def _stale(result: Parsed, since: set[str]) -> bool:
+    """Whether titles known only `since` the workers started could change this parse.
+
+    A known title changes a dump's parse only where one of its headings would otherwise
+    stay a subheading: it becomes a title instead (dumps.split). Up to the first such
+    heading the parse is the same, so that heading shows in this parse as a heading block;
+    when no heading block matches a newer title, a serial parse gives the same articles.
+    """
+    if not since or result.articles is None:
+        return False
+    return any(
+        b.kind == "heading" and normalise_key(b.text) in since
+        for art in result.articles for b in art.blocks
+    )
+
+
+_worker: tuple[Options, frozenset[str]] | None = None
+
+
+def _init_worker(options: Options, known: frozenset[str]) -> None:
+    global _worker
+    _worker = (options, known)
+
+
+def _parse_in_worker(path: Path) -> Parsed:
+    assert _worker is not None, "initializer not run"
+    return parse_file(path, *_worker)
+
+
+def pool_size(files: list[Path], workers: int | None) -> int:
+    """Worker processes for a run: `workers` as asked, else one per CPU for a run of
+    several files worth it, else none (parse in this process)."""
+    if workers is not None:
+        return workers if len(files) > 1 else 1
+    if len(files) < 2:
+        return 1
+    size = 0
+    for path in files:
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue  # reported as rejected when it is read
+    return min(os.cpu_count() or 1, len(files)) if size >= POOL_MIN_BYTES else 1
+
+
+def in_order(files: list[Path], options: Options, known: set[str],
+             workers: int | None = None) -> Iterator[Parsed]:
+    """Each file parsed, in the order given. `known` is read as it stands when each file is
+    due: the caller adds a file's titles to it once the file is stored."""
+    size = pool_size(files, workers)
+    if size <= 1:
+        for path in files:
+            yield parse_file(path, options, known)
+        return
+    start = frozenset(known)
+    # spawn: the importer may hold store connections and a progress thread, which a fork
+    # would copy into the workers.
+    pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(options, start))
+    try:
+        # A few files ahead keep the workers busy while this process stores; more would
+        # only hold parsed files in memory.
+        todo = iter(files)
+        running: deque[Future[Parsed]] = deque(
+            pool.submit(_parse_in_worker, p) for _, p in zip(range(size + 1), todo, strict=False)
+        )
+        while running:
+            result = running.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                running.append(pool.submit(_parse_in_worker, nxt))
+            if _stale(result, known - start):
+                result = parse_file(result.path, options, known)
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
