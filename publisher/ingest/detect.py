@@ -220,6 +220,7 @@ class DayMonth:
     text: str  # as written, for the import report
 
 
+_DIGIT = re.compile(r"\d")
 _NO_YEAR_AFTER = r"(?!\.?,?\s+(?:19|20)\d\d)"
 # Case-sensitive: English capitalises month names, and "may 5" or "march 8 km" in running
 # text are not dates.
@@ -239,6 +240,8 @@ _DAY_MONTH: list[tuple[str, re.Pattern[str]]] = [
 def find_day_month(text: str) -> DayMonth | None:
     """The first day and month stated without a year in `text` (en, ru or kk); documents'
     dates are skipped as in find_date. Only call it when find_date found nothing."""
+    if not _DIGIT.search(text):
+        return None  # every pattern has a day in digits
     best: tuple[int, DayMonth] | None = None
     for kind, pattern in _DAY_MONTH:
         for m in pattern.finditer(text):
