@@ -37,6 +37,10 @@ _CHUNK = 500  # ids per IN (...): far below every backend's bound-parameter limi
 _ART_COLUMNS = [c.name for c in ARTICLES.columns]
 _TEXT_COLUMNS = [c.name for c in TEXTS.columns]
 
+# Numbered slugs asked for at once when a base is taken (exact matches use the unique index
+# on every backend, where LIKE 'base-%' scans the table on SQLite).
+_SLUG_WINDOW = 16
+
 Row = dict[str, Any]
 # Called with an article (a transient ORM copy) whose source text is about to be replaced
 # while it has translations; what it changes in their blocks is written back.
@@ -53,13 +57,15 @@ class _Batch:
 
     def __init__(self, session: Session, batch: list[ParsedArticle]) -> None:
         self.session = session
-        self.fps = [fingerprint(p) for p in batch]
+        self.blocks = [_blocks_json(p.blocks) for p in batch]
+        self.fps = [fingerprint(p, blocks) for p, blocks in zip(batch, self.blocks, strict=True)]
         self.keys = [normalise_key(p.title) for p in batch]
+        self._ids: dict[str, str] = {}
         ids: set[str] = set()
         for p, key in zip(batch, self.keys, strict=True):
-            ids.add(article_id(key))
+            ids.add(self.id_of(key))
             if p.date is not None:
-                ids.add(article_id(f"{key} {p.date.date().isoformat()}"))
+                ids.add(self.id_of(f"{key} {p.date.date().isoformat()}"))
         # Articles in the store when the file starts; decisions read these, never the
         # rows written for earlier articles of the same file (those live in `work`).
         self.stored: dict[str, Row] = {}
@@ -74,17 +80,23 @@ class _Batch:
         self.dirty_texts: dict[int, Row] = {}
         self.pending_slugs: dict[str, str] = {}
         self._slug_owner: dict[str, str | None] = {}
-        self._slug_family: dict[str, dict[str, str]] = {}
+        self._slug_next: dict[str, int] = {}
         self._prefetch_texts(batch)
+
+    def id_of(self, key: str) -> str:
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = article_id(key)
+        return found
 
     def _prefetch_texts(self, batch: list[ParsedArticle]) -> None:
         """Slots of the stored articles this file may change (a fingerprint differs), in
         one query; unchanged re-imports read none."""
         wanted: set[str] = set()
         for p, key, fp in zip(batch, self.keys, self.fps, strict=True):
-            aids = [article_id(key)]
+            aids = [self.id_of(key)]
             if p.date is not None:
-                aids.append(article_id(f"{key} {p.date.date().isoformat()}"))
+                aids.append(self.id_of(f"{key} {p.date.date().isoformat()}"))
             wanted.update(a for a in aids
                           if a in self.stored and self.stored[a]["fingerprint"] != fp)
         for chunk in _chunks(sorted(wanted)):
@@ -103,13 +115,14 @@ class _Batch:
         return self.texts[aid]
 
     def lookup(self, key: str) -> tuple[str, Row | None]:
-        aid = article_id(key)
+        aid = self.id_of(key)
         art = self.work.get(aid)
         if art is None and aid in self.stored:
             art = self.work[aid] = dict(self.stored[aid])
         return aid, art
 
-    # Slugs: the same answers as articles._unique_slug, from a few set-based queries.
+    # Slugs: the same answers as articles._unique_slug, from set-based exact lookups
+    # (_unique_slug only tests the "base-N" strings of its LIKE answer, case-sensitively).
     def prefetch_slugs(self, bases: set[str]) -> None:
         todo = sorted(b for b in bases if b not in self._slug_owner)
         for chunk in _chunks(todo):
@@ -126,15 +139,20 @@ class _Batch:
             owner = self._slug_owner[base]
             if owner is None or owner == own_id:
                 return base
-        family = self._slug_family.get(base)
-        if family is None:
-            stmt = select(ARTICLES.c.slug, ARTICLES.c.id).where(ARTICLES.c.slug.like(f"{base}-%"))
-            family = self._slug_family[base] = {s: a for s, a in self.session.execute(stmt)}
-        n = 2
-        while (family.get(f"{base}-{n}", own_id) != own_id
-               or self.pending_slugs.get(f"{base}-{n}", own_id) != own_id):
+        # Only new articles get a slug, and what is taken only grows while a file is saved:
+        # numbers below the last one handed out for this base stay taken, so each article
+        # resumes there (probing from 2 each time was quadratic in articles per base).
+        n = self._slug_next.get(base, 2)
+        while True:
+            slug = f"{base}-{n}"
+            if slug not in self._slug_owner:
+                self.prefetch_slugs({f"{base}-{k}" for k in range(n, n + _SLUG_WINDOW)})
+            if (self._slug_owner[slug] or own_id) == own_id and (
+                self.pending_slugs.get(slug, own_id) == own_id
+            ):
+                self._slug_next[base] = n
+                return slug
             n += 1
-        return f"{base}-{n}"
 
 
 def _text(slots: list[Row], lang: str) -> Row | None:
@@ -155,7 +173,7 @@ def _new_slot(b: _Batch, aid: str, lang: str, now: datetime) -> Row:
 
 def _keep_sources(b: _Batch, key: str, fp: str, before_replace: BeforeReplace) -> None:
     """What importer._keep_sources does on the ORM path, on this batch's rows."""
-    aid = article_id(key)
+    aid = b.id_of(key)
     if aid not in b.stored:
         return  # new to the store (the ORM path skips those too, new in this file or not)
     art = b.work.get(aid) or b.stored[aid]
@@ -178,7 +196,8 @@ def _keep_sources(b: _Batch, key: str, fp: str, before_replace: BeforeReplace) -
             _touch_text(b, slot)
 
 
-def _apply(b: _Batch, parsed: ParsedArticle, key: str, fp: str, now: datetime) -> Outcome:
+def _apply(b: _Batch, parsed: ParsedArticle, key: str, fp: str, blocks: list[dict[str, str]],
+           base: str, now: datetime) -> Outcome:
     """articles.save, decision for decision, on the batch's rows."""
     aid, art = b.lookup(key)
     if (
@@ -192,7 +211,7 @@ def _apply(b: _Batch, parsed: ParsedArticle, key: str, fp: str, now: datetime) -
         return "unchanged"
     outcome: Outcome
     if art is None:
-        slug = b.unique_slug(parsed.slug or slugify(parsed.title), aid)
+        slug = b.unique_slug(base, aid)
         art = {
             "id": aid, "key": key, "slug": slug, "source_lang": parsed.lang,
             "published_at": parsed.date or now, "date_stated": parsed.date is not None,
@@ -224,7 +243,7 @@ def _apply(b: _Batch, parsed: ParsedArticle, key: str, fp: str, now: datetime) -
             b.dirty_articles[aid] = art
     slots = b.texts[aid]
     src = _text(slots, parsed.lang) or _new_slot(b, aid, parsed.lang, now)
-    src.update(title=parsed.title, summary=summary, blocks=_blocks_json(parsed.blocks),
+    src.update(title=parsed.title, summary=summary, blocks=blocks,
                status="source", ready_at=art["published_at"], source_fingerprint=fp,
                updated_at=now)
     _touch_text(b, src)
@@ -274,14 +293,17 @@ def save_all(
     """
     now = now or utcnow()
     b = _Batch(session, batch)
-    b.prefetch_slugs({p.slug or slugify(p.title) for p, key in zip(batch, b.keys, strict=True)
-                      if article_id(key) not in b.stored})
+    # Slug bases of the articles that may be new (their undated id is not stored).
+    bases = {i: p.slug or slugify(p.title) for i, (p, key) in enumerate(zip(batch, b.keys,
+             strict=True)) if b.id_of(key) not in b.stored}
+    b.prefetch_slugs(set(bases.values()))
     outcomes: list[Outcome] = []
-    for parsed, key, fp in zip(batch, b.keys, b.fps, strict=True):
+    for i, (parsed, key, fp) in enumerate(zip(batch, b.keys, b.fps, strict=True)):
         if parsed.lang not in LANGUAGES:
             raise ValueError(f"unknown language {parsed.lang!r}")
         if before_replace is not None:
             _keep_sources(b, key, fp, before_replace)
-        outcomes.append(_apply(b, parsed, key, fp, now))
+        base = bases.get(i) or parsed.slug or slugify(parsed.title)
+        outcomes.append(_apply(b, parsed, key, fp, b.blocks[i], base, now))
     _write(b)
     return outcomes
