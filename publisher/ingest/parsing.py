@@ -83,9 +83,10 @@ def _init_worker(options: Options, known: frozenset[str]) -> None:
     _worker = (options, known)
 
 
-def _parse_in_worker(path: Path) -> Parsed:
+def _parse_in_worker(path: Path, since: frozenset[str]) -> Parsed:
     assert _worker is not None, "initializer not run"
-    return parse_file(path, *_worker)
+    options, start = _worker
+    return parse_file(path, options, start | since if since else start)
 
 
 def pool_size(files: list[Path], workers: int | None) -> int:
@@ -120,17 +121,24 @@ def in_order(files: list[Path], options: Options, known: set[str],
                                initializer=_init_worker, initargs=(options, start))
     try:
         # A few files ahead keep the workers busy while this process stores; more would
-        # only hold parsed files in memory.
+        # only hold parsed files in memory. Each file is sent with the titles stored since
+        # the start, so only those of the files still in flight can make it stale.
         todo = iter(files)
-        running: deque[Future[Parsed]] = deque(
-            pool.submit(_parse_in_worker, p) for _, p in zip(range(size + 1), todo, strict=False)
-        )
+        running: deque[tuple[Future[Parsed], frozenset[str]]] = deque()
+
+        def submit(path: Path) -> None:
+            since = frozenset(known - start)
+            running.append((pool.submit(_parse_in_worker, path, since), since))
+
+        for _, path in zip(range(size + 1), todo, strict=False):
+            submit(path)
         while running:
-            result = running.popleft().result()
+            future, sent = running.popleft()
+            result = future.result()
             nxt = next(todo, None)
             if nxt is not None:
-                running.append(pool.submit(_parse_in_worker, nxt))
-            if _stale(result, known - start):
+                submit(nxt)
+            if len(known) > len(start) + len(sent) and _stale(result, known - start - sent):
                 result = parse_file(result.path, options, known)
             yield result
     finally:
