@@ -11,6 +11,7 @@ path row for row.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -132,6 +133,9 @@ class _Batch:
             for slug, aid in self.session.execute(stmt):
                 self._slug_owner[slug] = aid
 
+    def slug_taken(self, base: str) -> bool:
+        return self._slug_owner.get(base) is not None
+
     def unique_slug(self, base: str, own_id: str) -> str:
         if self.pending_slugs.get(base, own_id) == own_id:
             if base not in self._slug_owner:
@@ -146,7 +150,9 @@ class _Batch:
         while True:
             slug = f"{base}-{n}"
             if slug not in self._slug_owner:
-                self.prefetch_slugs({f"{base}-{k}" for k in range(n, n + _SLUG_WINDOW)})
+                # Windows grow with n: a base with many numbered variants costs a few queries.
+                width = max(_SLUG_WINDOW, n)
+                self.prefetch_slugs({f"{base}-{k}" for k in range(n, n + width)})
             if (self._slug_owner[slug] or own_id) == own_id and (
                 self.pending_slugs.get(slug, own_id) == own_id
             ):
@@ -297,6 +303,11 @@ def save_all(
     bases = {i: p.slug or slugify(p.title) for i, (p, key) in enumerate(zip(batch, b.keys,
              strict=True)) if b.id_of(key) not in b.stored}
     b.prefetch_slugs(set(bases.values()))
+    # Bases already taken, or wanted twice by this file, need numbered variants: their first
+    # window in the same few queries.
+    wanted = Counter(bases.values())
+    numbered = {base for base, n in wanted.items() if n > 1 or b.slug_taken(base)}
+    b.prefetch_slugs({f"{base}-{k}" for base in numbered for k in range(2, 2 + _SLUG_WINDOW)})
     outcomes: list[Outcome] = []
     for i, (parsed, key, fp) in enumerate(zip(batch, b.keys, b.fps, strict=True)):
         if parsed.lang not in LANGUAGES:

@@ -82,8 +82,15 @@ def _first_round(folder: Path) -> Path:
          "translations": {"ru": {"title": "Смена языка", "body": "Сначала по-английски."}}},
         {"title": "Monthly announcement", "blocks": _para("March news."), "lang": "en",
          "date": "2025-03-01"},
+        *_same_slug(range(1, 21)),
     )
     return folder
+
+
+def _same_slug(ks: range) -> list[dict[str, Any]]:
+    """Articles with distinct keys and one slug base ("weekly-digest", then numbered)."""
+    return [{"title": "Weekly" + "_" * k + "digest", "blocks": _para(f"Issue {k}."),
+             "lang": "en"} for k in ks]
 
 
 def _changed_round(folder: Path) -> Path:
@@ -122,6 +129,7 @@ def _changed_round(folder: Path) -> Path:
          "translations": {"ru": {"title": "Открытый день", "body": "Дважды.",
                                  "status": "draft"}}},
     )
+    _jsonl(folder / "c_more_slugs.jsonl", *_same_slug(range(21, 45)))
     _jsonl(folder / "d_bad_lang.jsonl", {"title": "Bad", "body": "x", "lang": "de"})
     return folder
 
