@@ -95,12 +95,13 @@ def import_paths(
     # A dry run keeps one uncommitted session across files, so that it reports what a real
     # run would (an article repeated in a later file is "unchanged", not "new").
     shared = store.new_session() if dry_run else None
+    overlay = bulk.Overlay() if dry_run else None
     try:
         with progress("importing", len(files), show_progress) as bar:
             for result in parsing.in_order(files, options, known, workers):
                 report.files.append(
                     store_file(store, result, dry_run=dry_run, known=known, session=shared,
-                               now=now, writer=writer)
+                               now=now, writer=writer, overlay=overlay)
                 )
                 bar.advance(1, result.path.name)
     finally:
@@ -154,8 +155,13 @@ def import_file(
 def store_file(
     store: Store, result: parsing.Parsed, *, dry_run: bool, known: set[str],
     session: Session | None, now: datetime, writer: Writer = "bulk",
+    overlay: bulk.Overlay | None = None,
 ) -> FileReport:
-    """Store one parsed file in one transaction; `known` gains its titles once it is in."""
+    """Store one parsed file in one transaction; `known` gains its titles once it is in.
+
+    A dry run's bulk writer decides without writing; `overlay` carries its decisions to
+    the run's next files.
+    """
     fr = FileReport(path=str(result.path), warnings=list(result.warnings))
     if result.articles is None:
         fr.status, fr.error = "rejected", result.error
@@ -168,7 +174,10 @@ def store_file(
         if writer == "orm":
             outcomes = _save_orm(session, parsed, now)
         else:
-            outcomes = bulk.save_all(session, parsed, now=now, before_replace=provenance.record)
+            if dry_run and overlay is None:
+                overlay = bulk.Overlay()  # one file on its own
+            outcomes = bulk.save_all(session, parsed, now=now, before_replace=provenance.record,
+                                     dry_run=overlay if dry_run else None)
         for outcome in outcomes:
             setattr(fr, outcome, getattr(fr, outcome) + 1)
         if dry_run:

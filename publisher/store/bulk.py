@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -53,11 +54,29 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
         yield items[start : start + _CHUNK]
 
 
+@dataclass
+class Overlay:
+    """A dry run's decisions so far, in place of the writes it does not make: later files
+    read them as if the earlier ones had been stored. (Writing and rolling back would hold
+    the store's write lock for the whole run.)"""
+
+    articles: dict[str, Row] = field(default_factory=dict)
+    texts: dict[str, list[Row]] = field(default_factory=dict)
+    slugs: dict[str, str] = field(default_factory=dict)  # of the articles new in the run
+
+    def keep(self, b: _Batch) -> None:
+        self.articles.update(b.work)
+        self.texts.update((aid, b.texts[aid]) for aid in b.work if aid in b.texts)
+        self.slugs.update(b.pending_slugs)
+
+
 class _Batch:
     """What one file's save knows: the store's rows it touches, and what it has decided."""
 
-    def __init__(self, session: Session, batch: list[ParsedArticle]) -> None:
+    def __init__(self, session: Session, batch: list[ParsedArticle],
+                 overlay: Overlay | None = None) -> None:
         self.session = session
+        self.overlay = overlay or Overlay()
         self.blocks = [_blocks_json(p.blocks) for p in batch]
         self.fps = [fingerprint(p, blocks) for p, blocks in zip(batch, self.blocks, strict=True)]
         self.keys = [normalise_key(p.title) for p in batch]
@@ -73,6 +92,8 @@ class _Batch:
         for chunk in _chunks(sorted(ids)):
             for r in session.execute(select(ARTICLES).where(ARTICLES.c.id.in_(chunk))):
                 self.stored[r.id] = dict(r._mapping)
+        self.stored.update((aid, dict(self.overlay.articles[aid])) for aid in ids
+                           if aid in self.overlay.articles)
         self.work: dict[str, Row] = {}  # articles created or changed by this file, by id
         self.texts: dict[str, list[Row]] = {}  # their translation slots
         self.new_articles: list[Row] = []
@@ -105,7 +126,11 @@ class _Batch:
 
     def _load_texts(self, aids: list[str]) -> None:
         for aid in aids:
-            self.texts.setdefault(aid, [])
+            kept = self.overlay.texts.get(aid)
+            self.texts[aid] = [dict(t) for t in kept] if kept is not None else []
+        aids = [aid for aid in aids if aid not in self.overlay.texts]
+        if not aids:
+            return
         stmt = select(TEXTS).where(TEXTS.c.article_id.in_(aids)).order_by(TEXTS.c.id)
         for r in self.session.execute(stmt):
             self.texts[r.article_id].append(dict(r._mapping))
@@ -132,6 +157,8 @@ class _Batch:
             stmt = select(ARTICLES.c.slug, ARTICLES.c.id).where(ARTICLES.c.slug.in_(chunk))
             for slug, aid in self.session.execute(stmt):
                 self._slug_owner[slug] = aid
+            self._slug_owner.update((b, self.overlay.slugs[b]) for b in chunk
+                                    if b in self.overlay.slugs)
 
     def slug_taken(self, base: str) -> bool:
         return self._slug_owner.get(base) is not None
@@ -289,16 +316,17 @@ def _write(b: _Batch) -> None:
 
 def save_all(
     session: Session, batch: list[ParsedArticle], *, now: datetime | None = None,
-    before_replace: BeforeReplace | None = None,
+    before_replace: BeforeReplace | None = None, dry_run: Overlay | None = None,
 ) -> list[Outcome]:
     """Insert or update a file's articles inside the caller's transaction, in file order,
     with the outcome of each: what `articles.save` per article would store and answer.
 
     `before_replace` plays the importer's part before each save on the ORM path (recording
-    the source text that translations were made from).
+    the source text that translations were made from). With `dry_run`, nothing is written:
+    the decisions go into that overlay, which the run's next files read.
     """
     now = now or utcnow()
-    b = _Batch(session, batch)
+    b = _Batch(session, batch, dry_run)
     # Slug bases of the articles that may be new (their undated id is not stored).
     bases = {i: p.slug or slugify(p.title) for i, (p, key) in enumerate(zip(batch, b.keys,
              strict=True)) if b.id_of(key) not in b.stored}
@@ -316,5 +344,8 @@ def save_all(
             _keep_sources(b, key, fp, before_replace)
         base = bases.get(i) or parsed.slug or slugify(parsed.title)
         outcomes.append(_apply(b, parsed, key, fp, b.blocks[i], base, now))
-    _write(b)
+    if dry_run is not None:
+        dry_run.keep(b)
+    else:
+        _write(b)
     return outcomes
