@@ -23,9 +23,9 @@ from publisher.core.errors import InputError
 from publisher.ingest import formats, review
 from publisher.store.articles import ParsedArticle, normalise_key
 
-# Below this many bytes in a run, starting worker processes (a fresh interpreter each,
-# ~0.3 s) costs more than parsing in this one.
-POOL_MIN_BYTES = 4 * 1024 * 1024
+# Below this many bytes in a run (about 3 s of parsing), starting worker processes (a fresh
+# interpreter each, ~1 s of CPU to import the package) gains too little.
+POOL_MIN_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
