@@ -12,13 +12,16 @@ Rows, each a fresh process into a fresh store (its peak RSS is its own): the old
 one article at a time, parsing in this process), the bulk store with parsing in this
 process, the bulk store with the parse pool (what `publisher import` does), and a re-import
 of the same corpus into that store (everything unchanged). Peak RSS is given for the
-importing process and for its largest parse worker.
+importing process and for its largest parse worker; CPU seconds (the run's process and its
+workers) and MB per CPU second, with the load average, for a shared machine where other work
+stretches wall-clock figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -158,6 +161,9 @@ def main() -> None:
             got.update(
                 what=label, import_mb_per_s=mb / got["seconds"], reference_seconds=ref,
                 reference_mb_per_s=mb / ref, ratio_import_to_reference=got["seconds"] / ref,
+                # CPU time is what other work on the machine does not stretch; the load
+                # average says how much of that there was.
+                mb_per_cpu_s=mb / got["cpu_seconds"], load_average=os.getloadavg()[0],
             )
             rows.append(got)
     doc = {"corpus_mb": round(mb, 1), "files": rows[0]["totals"]["files"], "runs": [
@@ -165,12 +171,13 @@ def main() -> None:
     ]}
     print(json.dumps(doc, indent=2, ensure_ascii=False))
     print()
-    print(f"{'what':<32}{'seconds':>9}{'MB/s':>8}{'ref MB/s':>10}{'ratio':>8}"
-          f"{'RSS MB':>8}{'worker':>8}")
+    print(f"{'what':<32}{'seconds':>8}{'MB/s':>7}{'ref MB/s':>9}{'ratio':>7}"
+          f"{'CPU s':>7}{'MB/CPU s':>9}{'RSS MB':>7}{'worker':>7}{'load':>6}")
     for r in rows:
-        print(f"{r['what']:<32}{r['seconds']:>9.2f}{r['import_mb_per_s']:>8.2f}"
-              f"{r['reference_mb_per_s']:>10.1f}{r['ratio_import_to_reference']:>7.0f}x"
-              f"{r['max_rss_mb']:>8.0f}{r['max_rss_worker_mb']:>8.0f}")
+        print(f"{r['what']:<32}{r['seconds']:>8.1f}{r['import_mb_per_s']:>7.2f}"
+              f"{r['reference_mb_per_s']:>9.0f}{r['ratio_import_to_reference']:>6.0f}x"
+              f"{r['cpu_seconds']:>7.1f}{r['mb_per_cpu_s']:>9.2f}{r['max_rss_mb']:>7.0f}"
+              f"{r['max_rss_worker_mb']:>7.0f}{r['load_average']:>6.1f}")
 
 
 if __name__ == "__main__":
