@@ -11,10 +11,9 @@ figure.
 Rows, each a fresh process into a fresh store (its peak RSS is its own): the old path (ORM,
 one article at a time, parsing in this process), the bulk store with parsing in this
 process, the bulk store with the parse pool (what `publisher import` does), and a re-import
-of the same corpus into that store (everything unchanged). Peak RSS is given for the
-importing process and for its largest parse worker; CPU seconds (the run's process and its
-workers) and MB per CPU second, with the load average, for a shared machine where other work
-stretches wall-clock figures.
+of the same corpus into that store. Peak RSS is given for the importing process and for its
+largest parse worker; CPU seconds (the run's process and its workers) and MB per CPU second,
+with the load average, for a shared machine where other work stretches wall-clock figures.
 """
 
 from __future__ import annotations
@@ -125,7 +124,7 @@ RUNS = [
     ("old: ORM, parse in-process", "orm", 1, "old"),
     ("new: bulk, parse in-process", "bulk", 1, "serial"),
     ("new: bulk, parse pool", "bulk", None, "pool"),
-    ("new: re-import, all unchanged", "bulk", None, "pool"),
+    ("new: re-import, same corpus", "bulk", None, "pool"),
 ]
 
 
