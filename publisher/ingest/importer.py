@@ -94,8 +94,9 @@ def import_paths(
     with store.session() as s:
         known = set(s.scalars(select(Article.key)))
     options = parsing.Options(lenient=lenient, max_bytes=max_bytes, now=now)
-    # A dry run keeps one uncommitted session across files, so that it reports what a real
-    # run would (an article repeated in a later file is "unchanged", not "new").
+    # A dry run keeps one uncommitted session across files (and the bulk writer's overlay of
+    # decisions), so that it reports what a real run would (an article repeated in a later
+    # file is "unchanged", not "new").
     shared = store.new_session() if dry_run else None
     overlay = bulk.Overlay() if dry_run else None
     try:
