@@ -1,22 +1,34 @@
 """Import speed: MB of text dumps per second on a generated 50 MB corpus, with peak memory.
 
-    python benchmarks/import_speed.py [--mb 50]
+    python benchmarks/import_speed.py [--mb 50] [--no-old]
 
 Prints one JSON document and a short table. The reference is the floor any importer pays:
-read the same bytes, decode them and split them into paragraphs. The ratio importer/reference
-is what to compare across machines; absolute MB/s are not a pass/fail figure.
+read the same bytes, decode them and split them into paragraphs; it is measured again right
+before each import, so that each ratio import/reference compares two figures taken under the
+same load. The ratios are what to compare across machines; absolute MB/s are not a pass/fail
+figure.
+
+Rows, each a fresh process into a fresh store (its peak RSS is its own): the old path (ORM,
+one article at a time, parsing in this process), the bulk store with parsing in this
+process, the bulk store with the parse pool (what `publisher import` does), and a re-import
+of the same corpus into that store. Peak RSS is given for the importing process and for its
+largest parse worker; CPU seconds (the run's process and its workers) and MB per CPU second,
+with the load average, for a shared machine where other work stretches wall-clock figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -83,51 +95,88 @@ def reference(folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def _max_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def child(corpus: Path, data_dir: Path, writer: str, workers: int | None) -> None:
+    """One import run, in its own process: prints its figures as one JSON line."""
+    cfg = config.load(environ={"PUBLISHER_DATA_DIR": str(data_dir)})
+    store = open_store(cfg)
+    rss_before = _max_rss_mb(resource.RUSAGE_SELF)
+    started, cpu = time.perf_counter(), time.process_time()
+    report = importer.import_paths(store, [corpus], writer=writer,  # type: ignore[arg-type]
+                                   workers=workers)
+    elapsed = time.perf_counter() - started
+    store.close()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({
+        "seconds": elapsed,
+        "cpu_seconds": time.process_time() - cpu + kids.ru_utime + kids.ru_stime,
+        "totals": report.totals(),
+        "max_rss_mb": _max_rss_mb(resource.RUSAGE_SELF),
+        "max_rss_before_import_mb": rss_before,
+        "max_rss_worker_mb": _max_rss_mb(resource.RUSAGE_CHILDREN),
+    }))
+
+
+RUNS = [
+    ("old: ORM, parse in-process", "orm", 1, "old"),
+    ("new: bulk, parse in-process", "bulk", 1, "serial"),
+    ("new: bulk, parse pool", "bulk", None, "pool"),
+    ("new: re-import, same corpus", "bulk", None, "pool"),
+]
+
+
+def _run(corpus: Path, data_dir: Path, writer: str, workers: int | None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", str(corpus), str(data_dir), writer,
+           str(workers or 0)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=50.0, help="corpus size in MB (default 50)")
+    parser.add_argument("--no-old", action="store_true", help="skip the old (ORM) path")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        corpus, data_dir, writer, workers = args.child
+        child(Path(corpus), Path(data_dir), writer, int(workers) or None)
+        return
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"
         corpus.mkdir()
         size = generate(corpus, args.mb)
         mb = size / 1048576
-        ref = min(reference(corpus) for _ in range(2))
-        cfg = config.load(environ={"PUBLISHER_DATA_DIR": str(Path(tmp) / "var")})
-        store = open_store(cfg)
-        rss_before = _max_rss_mb()
-        started = time.perf_counter()
-        report = importer.import_paths(store, [corpus])
-        elapsed = time.perf_counter() - started
-        store.close()
-    totals = report.totals()
-    doc = {
-        "corpus_mb": round(mb, 1),
-        "files": totals["files"],
-        "articles": totals["articles"],
-        "new": totals["new"],
-        "rejected": totals["rejected"],
-        "import_seconds": round(elapsed, 2),
-        "import_mb_per_s": round(mb / elapsed, 2),
-        "reference_seconds": round(ref, 3),
-        "reference_mb_per_s": round(mb / ref, 1),
-        "ratio_import_to_reference": round(elapsed / ref),
-        # Peak resident memory of this process (tracemalloc would slow the import several
-        # times over); the corpus generator holds one 2 MB file at a time.
-        "max_rss_mb": round(_max_rss_mb(), 1),
-        "max_rss_before_import_mb": round(rss_before, 1),
-    }
-    print(json.dumps(doc, indent=2))
+        for label, writer, workers, store_name in RUNS:
+            if args.no_old and writer == "orm":
+                continue
+            ref = min(reference(corpus) for _ in range(2))
+            got = _run(corpus, Path(tmp) / store_name, writer, workers)
+            got.update(
+                what=label, import_mb_per_s=mb / got["seconds"], reference_seconds=ref,
+                reference_mb_per_s=mb / ref, ratio_import_to_reference=got["seconds"] / ref,
+                # CPU time is what other work on the machine does not stretch; the load
+                # average says how much of that there was.
+                mb_per_cpu_s=mb / got["cpu_seconds"], load_average=os.getloadavg()[0],
+            )
+            rows.append(got)
+    doc = {"corpus_mb": round(mb, 1), "files": rows[0]["totals"]["files"], "runs": [
+        {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows
+    ]}
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
     print()
-    print(f"{'what':<34}{'seconds':>10}{'MB/s':>10}")
-    print(f"{'import (parse + store, SQLite)':<34}{elapsed:>10.2f}{mb / elapsed:>10.2f}")
-    print(f"{'reference (read+decode+split)':<34}{ref:>10.3f}{mb / ref:>10.1f}")
-    print(f"ratio {elapsed / ref:.0f}x; max RSS {doc['max_rss_mb']} MB "
-          f"({doc['max_rss_before_import_mb']} MB before the import)")
+    print(f"{'what':<32}{'seconds':>8}{'MB/s':>7}{'ref MB/s':>9}{'ratio':>7}"
+          f"{'CPU s':>7}{'MB/CPU s':>9}{'RSS MB':>7}{'worker':>7}{'load':>6}")
+    for r in rows:
+        print(f"{r['what']:<32}{r['seconds']:>8.1f}{r['import_mb_per_s']:>7.2f}"
+              f"{r['reference_mb_per_s']:>9.0f}{r['ratio_import_to_reference']:>6.0f}x"
+              f"{r['cpu_seconds']:>7.1f}{r['mb_per_cpu_s']:>9.2f}{r['max_rss_mb']:>7.0f}"
+              f"{r['max_rss_worker_mb']:>7.0f}{r['load_average']:>6.1f}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 KAZAKH_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
 
@@ -32,13 +33,26 @@ _LATIN = re.compile("[A-Za-z]")
 _KAZAKH = re.compile("[" + "".join(sorted(KAZAKH_LETTERS)) + "]")
 
 
+# Letter counts in C: in UTF-8 every letter of the Cyrillic block U+0400-U+04FF, and only
+# those, starts with one of these bytes (continuation bytes are 0x80-0xBF).
+_CYRILLIC_LEADS = (0xD0, 0xD1, 0xD2, 0xD3)
+_NOT_LATIN = bytes(b for b in range(256) if not (65 <= b <= 90 or 97 <= b <= 122))
+
+
+def _letter_counts(sample: str) -> tuple[int, int, int]:
+    """(Cyrillic, Latin, Kazakh-only) letters of `sample`: the counts of _CYRILLIC, _LATIN
+    and _KAZAKH matches, without building a list of one-letter strings for each."""
+    raw = sample.encode("utf-8", "surrogatepass")
+    cyr = sum(raw.count(lead) for lead in _CYRILLIC_LEADS)
+    lat = len(raw.translate(None, _NOT_LATIN))
+    kk = sum(sample.count(c) for c in KAZAKH_LETTERS) if cyr else 0
+    return cyr, lat, kk
+
+
 def language(text: str, default: str = "en") -> str:
     """kk, ru or en from letters and function words; `default` when the text has no letters."""
     sample = text[:20000]
-    # Regex counting runs in C: a per-character Python loop was most of the parse time.
-    cyr = len(_CYRILLIC.findall(sample))
-    lat = len(_LATIN.findall(sample))
-    kk_letters = len(_KAZAKH.findall(sample))
+    cyr, lat, kk_letters = _letter_counts(sample)
     if cyr == 0 and lat == 0:
         return default
     if lat > cyr:
@@ -69,8 +83,7 @@ def clear_language(text: str, min_letters: int = 40) -> str | None:
     names, Russian prose with Kazakh names). For checks that reject input on a mismatch,
     where `language` (which must always answer) would be too quick."""
     sample = text[:20000]
-    cyr = len(_CYRILLIC.findall(sample))
-    lat = len(_LATIN.findall(sample))
+    cyr, lat, kk_letters = _letter_counts(sample)
     if cyr + lat < min_letters:
         return None
     found = [w.casefold() for w in _WORD.findall(sample)]
@@ -78,7 +91,6 @@ def clear_language(text: str, min_letters: int = 40) -> str | None:
         return "en" if sum(w in _EN_WORDS for w in found) >= 2 else None
     if cyr < 2 * lat:
         return None
-    kk_letters = len(_KAZAKH.findall(sample))
     kk = sum(w in _KK_WORDS for w in found)
     ru = sum(w in _RU_WORDS for w in found)
     if kk_letters * _KK_SHARE >= cyr and kk >= ru:
@@ -169,11 +181,18 @@ def _is_document_date(text: str, m: re.Match[str]) -> bool:
                 or re.match(r"\s*(?:года?|г\.)?\s*№", text[m.end():m.end() + 12]))
 
 
+# Every full-date pattern has a year in it: most paragraphs have none and need no more look.
+_ANY_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+@lru_cache(maxsize=4096)  # segmentation asks about the same paragraphs several times
 def find_date(text: str) -> date | None:
     """The first full date (day, month and year) stated in `text`, in en, ru or kk.
 
     Dates of documents ("dated ...", "от ...", "№ ...") are skipped: they are not the event's.
     """
+    if not _ANY_YEAR.search(text):
+        return None
     best: tuple[int, date] | None = None
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(text):
@@ -201,6 +220,7 @@ class DayMonth:
     text: str  # as written, for the import report
 
 
+_DIGIT = re.compile(r"\d")
 _NO_YEAR_AFTER = r"(?!\.?,?\s+(?:19|20)\d\d)"
 # Case-sensitive: English capitalises month names, and "may 5" or "march 8 km" in running
 # text are not dates.
@@ -220,6 +240,8 @@ _DAY_MONTH: list[tuple[str, re.Pattern[str]]] = [
 def find_day_month(text: str) -> DayMonth | None:
     """The first day and month stated without a year in `text` (en, ru or kk); documents'
     dates are skipped as in find_date. Only call it when find_date found nothing."""
+    if not _DIGIT.search(text):
+        return None  # every pattern has a day in digits
     best: tuple[int, DayMonth] | None = None
     for kind, pattern in _DAY_MONTH:
         for m in pattern.finditer(text):
@@ -275,6 +297,7 @@ _INSTITUTION = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def event_signal(paragraph: str) -> float:
     """How strongly a paragraph opens a new event: a date, a place or a full institution name.
 
@@ -317,6 +340,11 @@ _ANAPHORA = words(
 _OPENING_WORD = re.compile(r"[\w-]+")
 
 
+_CONNECTIVE_SET = frozenset(_CONNECTIVES)
+_CONNECTIVE_HEADS = tuple(c + " " for c in _CONNECTIVES)
+
+
+@lru_cache(maxsize=4096)
 def continuation(paragraph: str, words: int = 5) -> float:
     """How plainly a paragraph opens by pointing back: 1.0 for a leading connective or pronoun
     ("Alongside its ...", "Наряду с ...", "Бұл ..."), 0.5 for a pronoun among its first
@@ -325,7 +353,7 @@ def continuation(paragraph: str, words: int = 5) -> float:
     if not opening:
         return 0.0
     head = " ".join(opening)
-    if any(head == c or head.startswith(c + " ") for c in _CONNECTIVES):
+    if head in _CONNECTIVE_SET or head.startswith(_CONNECTIVE_HEADS):
         return 1.0
     if opening[0] in _ANAPHORA:
         return 1.0
@@ -358,6 +386,7 @@ _ABBREV = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def first_sentence(text: str) -> str:
     """Up to the first full stop that is not an initial or an abbreviation ("S.D.", "Dr.")."""
     for m in re.finditer(r"[.!?…][\"'»”’)]?\s+(?=[\"«“(]?[^\W\d_])", text):

@@ -130,11 +130,14 @@ class _Judge:
 
 def split(us: list[Unit], known: set[str] | None = None, *,
           decisions: list[Decision] | None = None, oracle: set[int] | None = None,
-          observe: Observer | None = None, weights: model.Model | None = None) -> list[Draft]:
+          observe: Observer | None = None, weights: model.Model | None = None,
+          passed: set[str] | None = None) -> list[Draft]:
     """Group units into article drafts, deciding for each heading: title or subheading.
 
-    Decisions within the model's margin of the threshold go into `decisions`. `weights`
-    replaces the fitted model (cross-validation fits one per held-out file).
+    Decisions within the model's margin of the threshold go into `decisions`, and the
+    normalised text of every candidate that did not become a title into `passed` (a title
+    learnt later could change only those). `weights` replaces the fitted model
+    (cross-validation fits one per held-out file).
     """
     known_keys = set(known or ())
     idf = segment.idf_weights(u.stems for u in us)
@@ -157,6 +160,8 @@ def split(us: list[Unit], known: set[str] | None = None, *,
             else:
                 is_title = current is None or judge.starts_article(
                     i, current, has_body and normalise_key(u.text) in known_keys)
+            if not is_title and passed is not None:
+                passed.add(normalise_key(u.text))
             if not is_title and u.period:
                 u.kind = "prose"  # a short sentence, not a heading
         if is_title:
@@ -176,18 +181,19 @@ def split(us: list[Unit], known: set[str] | None = None, *,
 
 
 def parse(text: str, origin: str, known_titles: set[str] | None = None,
-          derived: set[str] | None = None,
-          decisions: list[Decision] | None = None) -> list[ParsedArticle]:
+          derived: set[str] | None = None, decisions: list[Decision] | None = None,
+          passed: set[str] | None = None) -> list[ParsedArticle]:
     """Articles of one dump, in file order (repeats included: saving makes them one).
 
     The origins of articles whose title was taken from their first sentence go into
-    `derived`, and the model's close calls into `decisions`, for the import report.
+    `derived`, and the model's close calls into `decisions`, for the import report;
+    `passed` gets the candidates that stayed subheadings or sentences (see `split`).
     """
     us = units(text)
     if not us:
         raise InputError(f"{origin}: empty file", "check the export")
     out: list[ParsedArticle] = []
-    for d in split(us, known_titles, decisions=decisions):
+    for d in split(us, known_titles, decisions=decisions, passed=passed):
         blocks = _blocks(d.units)
         if not blocks:
             continue

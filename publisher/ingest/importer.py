@@ -6,19 +6,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.core.console import progress
-from publisher.core.errors import InputError
-from publisher.ingest import corrections, dumps, formats, provenance, review, textio
-from publisher.store import articles
+from publisher.ingest import corrections, parsing, provenance, review, textio
+from publisher.store import articles, bulk
 from publisher.store.engine import Store
 from publisher.store.models import Article, utcnow
 
 SUFFIXES = {".txt", ".text", ".jsonl", ".ndjson", ".md", ".markdown"}
+# How a file's articles reach the store: set-based Core statements, or the ORM one by one.
+Writer = Literal["bulk", "orm"]
 
 
 @dataclass
@@ -79,25 +80,35 @@ def expand(paths: Iterable[str | Path]) -> Iterator[Path]:
 def import_paths(
     store: Store, paths: Iterable[str | Path], *, dry_run: bool = False, lenient: bool = False,
     show_progress: bool = False, max_bytes: int = textio.DEFAULT_MAX_BYTES,
-    now: datetime | None = None,
+    now: datetime | None = None, workers: int | None = None, writer: Writer = "bulk",
 ) -> ImportReport:
-    """Import files and folders; each file is one transaction, a rejected file stores nothing."""
+    """Import files and folders; each file is one transaction, a rejected file stores nothing.
+
+    `workers` processes parse while this one stores (None: one per CPU when the run is big
+    enough to repay starting them; 1: parse here). Workers are spawned, so a script that
+    imports with them needs the usual `if __name__ == "__main__":` guard. `writer` "orm" is
+    the article-at-a-time ORM path the bulk one replaced, kept to hold the bulk one to it
+    (tests, benchmark).
+    """
     now = now or utcnow()
     files = list(expand(paths))
     report = ImportReport(dry_run=dry_run)
     with store.session() as s:
         known = set(s.scalars(select(Article.key)))
-    # A dry run keeps one uncommitted session across files, so that it reports what a real
-    # run would (an article repeated in a later file is "unchanged", not "new").
+    options = parsing.Options(lenient=lenient, max_bytes=max_bytes)
+    # A dry run keeps one uncommitted session across files (and the bulk writer's overlay of
+    # decisions), so that it reports what a real run would (an article repeated in a later
+    # file is "unchanged", not "new").
     shared = store.new_session() if dry_run else None
+    overlay = bulk.Overlay() if dry_run else None
     try:
         with progress("importing", len(files), show_progress) as bar:
-            for path in files:
+            for result in parsing.in_order(files, options, known, workers):
                 report.files.append(
-                    import_file(store, path, dry_run=dry_run, lenient=lenient, known=known,
-                                max_bytes=max_bytes, session=shared, now=now)
+                    store_file(store, result, dry_run=dry_run, known=known, session=shared,
+                               now=now, writer=writer, overlay=overlay)
                 )
-                bar.advance(1, path.name)
+                bar.advance(1, result.path.name)
     finally:
         if shared is not None:
             shared.rollback()
@@ -107,7 +118,8 @@ def import_paths(
 
 def _keep_sources(session: Session, parsed: articles.ParsedArticle) -> None:
     """Translations made from the text this import is about to replace record it first, so
-    that their PO export can show translators what changed."""
+    that their PO export can show translators what changed (ORM path; bulk.save_all calls
+    provenance.record under the same conditions)."""
     aid = articles.article_id(articles.normalise_key(parsed.title))
     # preload() noted the ids the store does not have: no query for each new article.
     if aid in session.info.get("articles.absent", ()):
@@ -118,10 +130,20 @@ def _keep_sources(session: Session, parsed: articles.ParsedArticle) -> None:
         provenance.record(art)
 
 
+def _save_orm(session: Session, parsed: list[articles.ParsedArticle], now: datetime,
+              ) -> list[articles.Outcome]:
+    articles.preload(session, parsed)
+    outcomes: list[articles.Outcome] = []
+    for art in parsed:
+        _keep_sources(session, art)
+        outcomes.append(articles.save(session, art, now=now))
+    return outcomes
+
+
 def import_file(
     store: Store, path: Path, *, dry_run: bool = False, lenient: bool = False,
     known: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
-    session: Session | None = None, now: datetime | None = None,
+    session: Session | None = None, now: datetime | None = None, writer: Writer = "bulk",
 ) -> FileReport:
     """One file in one transaction (or inside the dry run's `session`, never committed).
 
@@ -129,27 +151,42 @@ def import_file(
     that give only a day and month when no other article of the file states one.
     """
     now = now or utcnow()
-    fr = FileReport(path=str(path))
     known = known if known is not None else set()
-    derived: set[str] = set()
-    decisions: list[dumps.Decision] = []
-    try:
-        parsed = formats.read(path, lenient=lenient, warnings=fr.warnings, known_titles=known,
-                              max_bytes=max_bytes, derived=derived, decisions=decisions)
-    except InputError as exc:
-        fr.status, fr.error = "rejected", str(exc)
+    options = parsing.Options(lenient=lenient, max_bytes=max_bytes)
+    return store_file(store, parsing.parse_file(path, options, known), dry_run=dry_run,
+                      known=known, session=session, now=now, writer=writer)
+
+
+def store_file(
+    store: Store, result: parsing.Parsed, *, dry_run: bool, known: set[str],
+    session: Session | None, now: datetime, writer: Writer = "bulk",
+    overlay: bulk.Overlay | None = None,
+) -> FileReport:
+    """Store one parsed file in one transaction; `known` gains its titles once it is in.
+
+    A dry run's bulk writer decides without writing; `overlay` carries its decisions to
+    the run's next files.
+    """
+    fr = FileReport(path=str(result.path), warnings=list(result.warnings),
+                    uncertain=list(result.uncertain))
+    if result.articles is None:
+        fr.status, fr.error = "rejected", result.error
         return fr
-    fr.uncertain = [d.as_dict() for d in decisions]
-    parsed = corrections.apply(store, parsed, fr.warnings)  # an admin's merges and splits
-    fr.warnings.extend(review.review(parsed, derived, now))
+    # An admin's merges and splits first: the review then sees the articles as stored.
+    parsed = corrections.apply(store, result.articles, fr.warnings)
+    fr.warnings.extend(review.review(parsed, result.derived, now))
     fr.articles = len(parsed)
     own = session is None
     session = store.new_session() if session is None else session
     try:
-        articles.preload(session, parsed)
-        for art in parsed:
-            _keep_sources(session, art)
-            outcome = articles.save(session, art, now=now)
+        if writer == "orm":
+            outcomes = _save_orm(session, parsed, now)
+        else:
+            if dry_run and overlay is None:
+                overlay = bulk.Overlay()  # one file on its own
+            outcomes = bulk.save_all(session, parsed, now=now, before_replace=provenance.record,
+                                     dry_run=overlay if dry_run else None)
+        for outcome in outcomes:
             setattr(fr, outcome, getattr(fr, outcome) + 1)
         if dry_run:
             fr.status = "checked"

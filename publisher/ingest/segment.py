@@ -60,15 +60,14 @@ def cosine(a: Counter[str], b: Counter[str], idf: dict[str, float] | None = None
         return 0.0
     if len(a) > len(b):
         a, b = b, a
-
-    def wt(w: str) -> float:
-        return idf.get(w, 1.0) if idf is not None else 1.0
-
-    dot = sum(n * b[w] * wt(w) ** 2 for w, n in a.items() if w in b)
+    # dict.get in C instead of a Python helper per word: the same products in the same
+    # order, so the same floats, at a fraction of the calls.
+    wt = (idf if idf is not None else {}).get
+    dot = sum(n * b[w] * wt(w, 1.0) ** 2 for w, n in a.items() if w in b)
     if not dot:
         return 0.0
-    na = math.sqrt(sum((n * wt(w)) ** 2 for w, n in a.items()))
-    nb = math.sqrt(sum((n * wt(w)) ** 2 for w, n in b.items()))
+    na = math.sqrt(sum((n * wt(w, 1.0)) ** 2 for w, n in a.items()))
+    nb = math.sqrt(sum((n * wt(w, 1.0)) ** 2 for w, n in b.items()))
     return dot / (na * nb)
 
 
@@ -79,7 +78,10 @@ def coverage(
     distinct = set(words)
     if not distinct:
         return 0.0
-    weights = {w: (idf.get(w, 1.0) if idf is not None else 1.0) for w in distinct}
+    if idf is None:
+        # Every weight 1.0: the sums are exact counts.
+        return len(distinct.intersection(seen)) / len(distinct)
+    weights = {w: idf.get(w, 1.0) for w in distinct}
     total = sum(weights.values())
     if total <= 0:
         return 0.0

@@ -123,12 +123,14 @@ def derive_summary(blocks: list[Block], limit: int = 300) -> str:
     return lead[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
 
 
-def fingerprint(parsed: ParsedArticle) -> str:
+def fingerprint(parsed: ParsedArticle, blocks: list[dict[str, str]] | None = None) -> str:
+    """Content hash of an article; `blocks` is `parsed.blocks` as dicts when the caller
+    already has them. A merged or split article carries the one its correction gave it."""
     if parsed.derived_fingerprint:
         return parsed.derived_fingerprint
     payload = {
         "title": parsed.title,
-        "blocks": [b.as_dict() for b in parsed.blocks],
+        "blocks": blocks if blocks is not None else [b.as_dict() for b in parsed.blocks],
         "date": parsed.date.isoformat() if parsed.date else None,
         "lang": parsed.lang,
         "categories": parsed.categories,

@@ -133,3 +133,10 @@ def test_the_shipped_weights_are_what_the_fitting_script_gives() -> None:
     assert refit.names == shipped.names
     assert refit.intercept == pytest.approx(shipped.intercept, abs=1e-4)
     assert refit.coef == pytest.approx(shipped.coef, abs=1e-4)
+
+
+def test_a_known_title_only_ever_pushes_towards_a_title() -> None:
+    """The parse pool re-parses a file only when a title learnt meanwhile matches one of its
+    non-title candidates; that is exact only while the "known" weight is positive."""
+    shipped = model.load()
+    assert shipped.coef[shipped.names.index("known")] > 0

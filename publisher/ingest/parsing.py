@@ -1,0 +1,145 @@
+"""Parsing the files of an import run, in a process pool when the run has several files.
+
+Parsing is most of an import's CPU time once storing is set-based, and files parse
+independently but for one input: the normalised titles already known (in the store, or
+stored from earlier files of the run), which make a dump's heading that repeats one a
+title. Workers parse with the titles known when the run started; the importer stores the
+results in file order, and a file whose parse could have depended on titles stored since
+(see `_stale`) is parsed again here with the full set, so results equal a serial run's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from publisher.core.errors import InputError
+from publisher.ingest import dumps, formats
+from publisher.store.articles import ParsedArticle
+
+# Below this many bytes in a run (about 3 s of parsing), starting worker processes (a fresh
+# interpreter each, ~1 s of CPU to import the package) gains too little.
+POOL_MIN_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Options:
+    lenient: bool
+    max_bytes: int
+
+
+@dataclass
+class Parsed:
+    """One file parsed (or rejected), as a worker sends it back."""
+
+    path: Path
+    articles: list[ParsedArticle] | None  # None: rejected, with `error`
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    derived: set[str] = field(default_factory=set)  # origins of titles made from a sentence
+    # The segmenter's close calls, as the import report lists them.
+    uncertain: list[dict[str, object]] = field(default_factory=list)
+    passed: set[str] = field(default_factory=set)  # candidates that stayed subheadings
+
+
+def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -> Parsed:
+    """Read and parse one file; a rejection is an answer, not an exception. The review of
+    its dates waits for the store's corrections (importer.store_file)."""
+    warnings: list[str] = []
+    derived: set[str] = set()
+    decisions: list[dumps.Decision] = []
+    passed: set[str] = set()
+    try:
+        parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
+                              known_titles=set(known), max_bytes=options.max_bytes,
+                              derived=derived, decisions=decisions, passed=passed)
+    except InputError as exc:
+        return Parsed(path, None, warnings, str(exc))
+    return Parsed(path, parsed, warnings, derived=derived,
+                  uncertain=[d.as_dict() for d in decisions], passed=passed)
+
+
+def _stale(result: Parsed, since: set[str]) -> bool:
+    """Whether titles known only `since` the workers started could change this parse.
+
+    A known title weighs only in the decision on a candidate with that very text, and only
+    towards "title" (its coefficient is positive; tests/ingest/test_segmenter.py holds it
+    so): a candidate the parse made a title stays one. Only a candidate that stayed a
+    subheading or a sentence could turn, so the parse is stale when one of those is newer.
+    """
+    return bool(since) and result.articles is not None and not result.passed.isdisjoint(since)
+
+
+_worker: tuple[Options, frozenset[str]] | None = None
+
+
+def _init_worker(options: Options, known: frozenset[str]) -> None:
+    global _worker
+    _worker = (options, known)
+
+
+def _parse_in_worker(path: Path, since: frozenset[str]) -> Parsed:
+    assert _worker is not None, "initializer not run"
+    options, start = _worker
+    return parse_file(path, options, start | since if since else start)
+
+
+def pool_size(files: list[Path], workers: int | None) -> int:
+    """Worker processes for a run: `workers` as asked, else one per CPU for a run of
+    several files worth it, else none (parse in this process)."""
+    if workers is not None:
+        return workers if len(files) > 1 else 1
+    if len(files) < 2:
+        return 1
+    size = 0
+    for path in files:
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue  # reported as rejected when it is read
+    return min(os.cpu_count() or 1, len(files)) if size >= POOL_MIN_BYTES else 1
+
+
+def in_order(files: list[Path], options: Options, known: set[str],
+             workers: int | None = None) -> Iterator[Parsed]:
+    """Each file parsed, in the order given. `known` is read as it stands when each file is
+    due: the caller adds a file's titles to it once the file is stored."""
+    size = pool_size(files, workers)
+    if size <= 1:
+        for path in files:
+            yield parse_file(path, options, known)
+        return
+    start = frozenset(known)
+    # spawn: the importer may hold store connections and a progress thread, which a fork
+    # would copy into the workers.
+    pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(options, start))
+    try:
+        # A few files ahead keep the workers busy while this process stores; more would
+        # only hold parsed files in memory. Each file is sent with the titles stored since
+        # the start, so only those of the files still in flight can make it stale.
+        todo = iter(files)
+        running: deque[tuple[Future[Parsed], frozenset[str]]] = deque()
+
+        def submit(path: Path) -> None:
+            since = frozenset(known - start)
+            running.append((pool.submit(_parse_in_worker, path, since), since))
+
+        for _, path in zip(range(size + 1), todo, strict=False):
+            submit(path)
+        while running:
+            future, sent = running.popleft()
+            result = future.result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                submit(nxt)
+            if len(known) > len(start) + len(sent) and _stale(result, known - start - sent):
+                result = parse_file(result.path, options, known)
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
