@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateError
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.core.config import Config
@@ -185,20 +185,45 @@ def count_due(store: Any, issue_id: int | None = None, now: datetime | None = No
         return int(s.scalar(q) or 0)
 
 
+def _due_branches(now: datetime, issue_id: int | None) -> list[Any]:
+    """The three kinds of due row, each in the order of the index on (state, next_attempt_at).
+
+    One query with OR would take every due row and sort them all for each batch, so that a
+    claim on a 100,000-row issue costs tens of milliseconds, inside SQLite's write lock or
+    PostgreSQL's row locks, and two workers mostly wait for each other's claims. Each branch
+    here reads its first rows straight from the index instead; within an issue queued rows
+    share next_attempt_at, so they still come out in id order.
+    """
+    branches = [  # rows that were due earliest first: a dead worker's, retries, new ones
+        select(Delivery.id).where(Delivery.state == "sending", Delivery.claimed_until < now)
+        .order_by(Delivery.id),
+        select(Delivery.id).where(Delivery.state == "deferred", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at, Delivery.id),
+        select(Delivery.id).where(Delivery.state == "queued")
+        .order_by(Delivery.next_attempt_at, Delivery.id),
+    ]
+    if issue_id is not None:
+        branches = [q.where(Delivery.issue_id == issue_id) for q in branches]
+    return branches
+
+
 def _claim(
     store: Any, claimer: str, limit: int, issue_id: int | None, lease: timedelta
 ) -> tuple[list[Job], int]:
     """Claim up to `limit` due deliveries; returns (jobs to send, rows cancelled)."""
     now = utcnow()
+    branches = _due_branches(now, issue_id)
     with store.session() as s:
-        q = select(Delivery.id).where(_due(now)).order_by(Delivery.id).limit(limit)
-        if issue_id is not None:
-            q = q.where(Delivery.issue_id == issue_id)
         claim = dict(state="sending", claimed_by=claimer, claimed_until=now + lease)
         if s.get_bind().dialect.name == "postgresql":
             # Workers skip each other's locked rows instead of queueing behind them; the
             # lock lasts until the claim below commits, so no row is taken twice.
-            ids = s.scalars(q.with_for_update(skip_locked=True)).all()
+            ids: list[int] = []
+            for q in branches:
+                if len(ids) < limit:
+                    ids += s.scalars(
+                        q.limit(limit - len(ids)).with_for_update(skip_locked=True)
+                    ).all()
             if not ids:
                 return [], 0
             s.execute(
@@ -207,16 +232,18 @@ def _claim(
             )
         else:
             # One writer at a time: this single statement picks and claims atomically.
+            firsts = union_all(*(select(q.limit(limit).subquery().c.id) for q in branches))
+            picked = select(firsts.subquery().c.id).order_by("id").limit(limit)
             taken = s.execute(
-                update(Delivery).where(Delivery.id.in_(q.scalar_subquery())).values(**claim)
-                .execution_options(synchronize_session=False)
+                update(Delivery).where(Delivery.id.in_(picked.scalar_subquery()))
+                .values(**claim).execution_options(synchronize_session=False)
             )
             if not getattr(taken, "rowcount", 0):
                 return [], 0
-            ids = s.scalars(
+            ids = list(s.scalars(
                 select(Delivery.id).where(Delivery.state == "sending",
                                           Delivery.claimed_by == claimer)
-            ).all()
+            ).all())
         rows = s.execute(
             select(
                 Delivery.id, Delivery.issue_id, DigestIssue.list_id, MailingList.slug,
