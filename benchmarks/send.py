@@ -27,12 +27,14 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -222,7 +224,7 @@ def run_workers(data_dir: Path, store_url: str, port: int, workers: int, connect
         t2 = time.perf_counter()
         with store.session() as s:
             states = dict(s.execute(select(Delivery.state, func.count()).where(
-                Delivery.issue_id == issue).group_by(Delivery.state)).tuples().all())
+                Delivery.issue_id == issue).group_by(Delivery.state)).all())
         peaks = [peak_mb(p.pid) for p in procs]
         cpus = [process_cpu(p.pid) - c for p, c in zip(procs, cpu0, strict=True)]
     finally:
@@ -270,8 +272,10 @@ async def bare_loop(port: int, connections: int, total: int, message: bytes,
 
     factory: type[aiosmtplib.SMTP] = aiosmtplib.SMTP
     if client == "publisher":
-        from publisher.mail.smtpclient import Client
-
+        try:
+            from publisher.mail.smtpclient import Client
+        except ImportError:  # a checkout from before the client subclass: (b') is n/a
+            return 0.0, 0.0
         factory = Client
     remaining = [total]
     clients = [factory(hostname="127.0.0.1", port=port, timeout=60, start_tls=False)
@@ -324,7 +328,8 @@ def bare(port: int, processes: int, connections: int, total: int, message: bytes
         if child.returncode:
             raise SystemExit(f"bare loop child failed ({child.returncode})")
         spans.append(json.loads(out.strip().splitlines()[-1]))
-    return total / (max(s["ended"] for s in spans) - min(s["started"] for s in spans))
+    span = max(s["ended"] for s in spans) - min(s["started"] for s in spans)
+    return total / span if span > 0 else float("nan")
 
 
 def smtp_source(port: int, connections: int, total: int, size: int) -> float:
@@ -347,12 +352,40 @@ def start_sink() -> tuple[subprocess.Popen[bytes], int]:
     return sink, port
 
 
+def one_round(args: argparse.Namespace, port: int, n: int, tmp: Path) -> dict[str, Any]:
+    """(a), (b), (b') and (c) for `n` worker processes on a fresh store, one after another."""
+    conns = args.connections
+    data_dir = tmp / f"var-{n}"
+    setup(data_dir, args.subscribers, port, conns)
+    if n == 1:
+        spy = [*py_spy(args.py_spy, "publisher"), "--"] if args.py_spy else []
+        child = subprocess.run(
+            [*spy, sys.executable, __file__, "--phase", "publisher", "--data-dir",
+             str(data_dir), "--port", str(port), "--connections", str(conns)],
+            check=True, capture_output=True, text=True, cwd=ROOT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")},
+        )
+        a = json.loads(child.stdout.strip().splitlines()[-1])
+    else:
+        a = run_workers(data_dir, "", port, n, conns // n, args.subscribers, args.py_spy)
+    message = sample_message(data_dir, port, conns)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    b = bare(port, n, conns // n, args.subscribers, message, "aiosmtplib", tmp)
+    b2 = bare(port, n, conns // n, args.subscribers, message, "publisher", tmp)
+    c = smtp_source(port, conns, args.subscribers, len(message))
+    return {"workers": n, "message_bytes": len(message), "a": a, "b": b,
+            "b_publisher_client": b2, "c": c}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subscribers", type=int, default=100_000)
     ap.add_argument("--connections", type=int, default=8, help="SMTP connections in all")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="1: one process (publisher send); N: N `publisher worker` processes")
+    ap.add_argument("--workers", default="1",
+                    help="comma-separated: 1 is one process (publisher send's path), N is N "
+                         "`publisher worker` processes (default 1)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat every figure this many times, interleaved; report medians")
     ap.add_argument("--py-spy", type=Path, metavar="DIR",
                     help="record each publisher process with py-spy into DIR (raw flame files)")
     ap.add_argument("--phase", choices=["publisher", "bare"], help=argparse.SUPPRESS)
@@ -370,52 +403,45 @@ def main() -> int:
         return 0
     tools.require("smtp-sink")
     tools.require("smtp-source")
-    n, conns = args.workers, args.connections
-    if n < 1 or conns % n:
-        ap.error("--connections must be a multiple of --workers")
+    counts = [int(x) for x in str(args.workers).split(",")]
+    if any(n < 1 or args.connections % n for n in counts):
+        ap.error("--connections must be a multiple of every --workers count")
     sink, port = start_sink()
     tmp = Path(tempfile.mkdtemp(prefix="publisher-bench-"))
+    runs: list[dict[str, Any]] = []
     try:
-        data_dir = tmp / "var"
-        t0 = time.perf_counter()
-        setup(data_dir, args.subscribers, port, conns)
-        print(f"setup: {args.subscribers} subscribers in {time.perf_counter() - t0:.1f} s")
-        if n == 1:
-            spy = [*py_spy(args.py_spy, "publisher"), "--"] if args.py_spy else []
-            child = subprocess.run(
-                [*spy, sys.executable, __file__, "--phase", "publisher", "--data-dir",
-                 str(data_dir), "--port", str(port), "--connections", str(conns)],
-                check=True, capture_output=True, text=True, cwd=ROOT,
-                env={k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")},
-            )
-            a = json.loads(child.stdout.strip().splitlines()[-1])
-        else:
-            a = run_workers(data_dir, "", port, n, conns // n, args.subscribers, args.py_spy)
-        message = sample_message(data_dir, port, conns)
-        b = bare(port, n, conns // n, args.subscribers, message, "aiosmtplib", tmp)
-        b2 = bare(port, n, conns // n, args.subscribers, message, "publisher", tmp)
-        c = smtp_source(port, conns, args.subscribers, len(message))
+        for r in range(args.rounds):
+            for n in counts:
+                runs.append(got := one_round(args, port, n, tmp))
+                print(f"round {r + 1}, {n} worker(s): (a) {got['a']['rate']:.0f}  "
+                      f"(b) {got['b']:.0f}  (b') {got['b_publisher_client']:.0f}  "
+                      f"(c) {got['c']:.0f} msg/s", flush=True)
     finally:
         sink.terminate()
         sink.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
-    where = "1 process" if n == 1 else f"{n} worker processes"
-    print(f"messages: {args.subscribers}, {len(message)} bytes each, {conns} connections "
-          f"in all, {where}, smtp-sink on 127.0.0.1, {os.cpu_count()} CPU(s)")
-    cpu = f"; {a['cpu_ms_per_message']:.2f} ms CPU/msg" if "cpu_ms_per_message" in a else ""
-    print(f"(a)  publisher end to end:  {a['rate']:8.0f} msg/s  "
-          f"(issue {a['issue_seconds']:.1f} s + send {a['send_seconds']:.1f} s; "
-          f"sent {a['sent']}, failed {a['failed']}, deferred {a['deferred']}; "
-          f"peak RSS {a['peak_mb']:.0f} MB{cpu})")
-    print(f"(b)  bare aiosmtplib loop:  {b:8.0f} msg/s")
-    print(f"(b') bare loop, publisher's client: {b2:8.0f} msg/s")
-    print(f"(c)  smtp-source:           {c:8.0f} msg/s")
-    print(f"(a)/(b) = {a['rate'] / b:.0%}   (a)/(b') = {a['rate'] / b2:.0%}   "
-          f"(a)/(c) = {a['rate'] / c:.0%}   targets: (a)/(b) >= 90%, (a)/(c) >= 35% "
-          f"with 2 workers, peak < 300 MB")
-    print(json.dumps({"subscribers": args.subscribers, "workers": n, "connections": conns,
-                      "message_bytes": len(message), "a": a, "b": b, "b_publisher_client": b2,
-                      "c": c}))
+    print(f"\nmessages: {args.subscribers} per run, {runs[0]['message_bytes']} bytes each, "
+          f"{args.connections} SMTP connections in all (split between the processes), "
+          f"smtp-sink on 127.0.0.1, {os.cpu_count()} CPU(s); medians of {args.rounds} round(s)")
+    print("| processes | (a) msg/s | (b) msg/s | (b') msg/s | (c) msg/s | (a)/(b) | (a)/(b') "
+          "| (a)/(c) | peak RSS MB | CPU ms/msg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in counts:
+        mine = [x for x in runs if x["workers"] == n]
+
+        def med(f: Any, mine: list[dict[str, Any]] = mine) -> float:
+            return float(statistics.median(f(x) for x in mine))
+
+        print(f"| {n} | {med(lambda x: x['a']['rate']):.0f} | {med(lambda x: x['b']):.0f} "
+              f"| {med(lambda x: x['b_publisher_client']):.0f} | {med(lambda x: x['c']):.0f} "
+              f"| {med(lambda x: x['a']['rate'] / x['b']):.0%} "
+              f"| {med(lambda x: x['a']['rate'] / x['b_publisher_client']):.0%} "
+              f"| {med(lambda x: x['a']['rate'] / x['c']):.0%} "
+              f"| {max(x['a']['peak_mb'] for x in mine):.0f} "
+              f"| {med(lambda x: x['a'].get('cpu_ms_per_message', 0.0)):.2f} |")
+    print("targets: (a)/(b) >= 90%; (a)/(c) >= 35% with 2 workers; peak RSS < 300 MB")
+    print(json.dumps({"subscribers": args.subscribers, "connections": args.connections,
+                      "runs": runs}))
     return 0
 
 

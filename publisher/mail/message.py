@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -382,8 +383,13 @@ def message_id(
     creation instant (microseconds, stored with it) does not, so a receiver never sees
     an earlier message's id on a new one.
     """
-    stamp = issue_created.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
-    return f"{list_slug}.{number}.{delivery_id}.{stamp}@{cfg.mail.domain}"
+    return f"{list_slug}.{number}.{delivery_id}.{_stamp(issue_created)}@{cfg.mail.domain}"
+
+
+@lru_cache(maxsize=64)
+def _stamp(issue_created: datetime) -> str:
+    # The same for every delivery of an issue: formatted once per issue, not per message.
+    return issue_created.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
 
 
 def load_articles(session: Any, ids: Sequence[str]) -> list[Article]:
