@@ -370,6 +370,9 @@ def one_round(args: argparse.Namespace, port: int, n: int, tmp: Path) -> dict[st
         a = run_workers(data_dir, "", port, n, conns // n, args.subscribers, args.py_spy)
     message = sample_message(data_dir, port, conns)
     shutil.rmtree(data_dir, ignore_errors=True)
+    if not args.references:  # a memory check: (a) alone
+        return {"workers": n, "message_bytes": len(message), "a": a, "b": float("nan"),
+                "b_publisher_client": float("nan"), "c": float("nan")}
     b = bare(port, n, conns // n, args.subscribers, message, "aiosmtplib", tmp)
     b2 = bare(port, n, conns // n, args.subscribers, message, "publisher", tmp)
     c = smtp_source(port, conns, args.subscribers, len(message))
@@ -386,6 +389,8 @@ def main() -> int:
                          "`publisher worker` processes (default 1)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every figure this many times, interleaved; report medians")
+    ap.add_argument("--no-references", dest="references", action="store_false",
+                    help="measure (a) only (for the peak memory at 100,000 subscribers)")
     ap.add_argument("--py-spy", type=Path, metavar="DIR",
                     help="record each publisher process with py-spy into DIR (raw flame files)")
     ap.add_argument("--phase", choices=["publisher", "bare"], help=argparse.SUPPRESS)
