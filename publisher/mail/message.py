@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -45,6 +46,25 @@ _MARKERS = ("GREETING", "UNSUBSCRIBE", "PREFERENCES")
 
 class HeaderValueError(ValueError):
     """A header value carries CR or LF (header injection); the message is never emitted."""
+
+
+def in_wire_form(data: bytes) -> bool:
+    """True when SMTP DATA sends `data` byte for byte: every line ends in CRLF (no lone CR
+    or LF), the last one too, and no line starts with a period (DATA would double it).
+
+    Byte counts and searches in C: a few tens of microseconds for a digest, against the
+    hundreds a regular-expression rewrite of the same bytes takes.
+    """
+    lf = data.count(b"\n")
+    return (
+        data.endswith(b"\r\n") and data.count(b"\r") == lf and data.count(b"\r\n") == lf
+        and not data.startswith(b".") and b"\n." not in data
+    )
+
+
+class WireMessage(bytes):
+    """Message bytes in wire form by construction (`in_wire_form` holds), so the SMTP
+    client sends them without checking again. Only `DigestMessage.personalise` makes them."""
 
 
 def check_header(name: str, value: str) -> str:
@@ -319,6 +339,15 @@ class DigestMessage:
             b"Content-Transfer-Encoding: base64\r\n\r\n"
         )
         self._end = b"\r\n--" + b + b"--\r\n"
+        # Per recipient only CR/LF-free header values (check_header, format_address, links
+        # under base_url) and base64 lines are added, none of which can start a line with a
+        # period or break one: when the fixed parts are in wire form, so is every message.
+        blank = dict.fromkeys(_MARKERS, "")
+        fixed = b"".join((
+            self._head, self._tail_head, self._part_text, self._text.render(blank),
+            self._part_html, self._html.render(blank), self._end,
+        ))
+        self._wire = in_wire_form(fixed) and not ("\r" in self.base_url or "\n" in self.base_url)
 
     def links(self, token_id: str) -> tuple[str, str]:
         unsub = tokens.make(self.key, "unsubscribe", token_id, self.lcfg.slug)
@@ -337,11 +366,12 @@ class DigestMessage:
             f"To: {to}\r\nMessage-ID: <{rcpt.message_id}>\r\n"
             f"List-Unsubscribe: <{unsub}>{self._mailto}\r\n"
         ).encode()
-        return b"".join((
+        data = b"".join((
             self._head, head, self._tail_head, self._part_text,
             self._text.render(text_vals), self._part_html,
             self._html.render(html_vals), self._end,
         ))
+        return WireMessage(data) if self._wire else data
 
 
 def message_id(
@@ -353,8 +383,13 @@ def message_id(
     creation instant (microseconds, stored with it) does not, so a receiver never sees
     an earlier message's id on a new one.
     """
-    stamp = issue_created.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
-    return f"{list_slug}.{number}.{delivery_id}.{stamp}@{cfg.mail.domain}"
+    return f"{list_slug}.{number}.{delivery_id}.{_stamp(issue_created)}@{cfg.mail.domain}"
+
+
+@lru_cache(maxsize=64)
+def _stamp(issue_created: datetime) -> str:
+    # The same for every delivery of an issue: formatted once per issue, not per message.
+    return issue_created.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
 
 
 def load_articles(session: Any, ids: Sequence[str]) -> list[Article]:

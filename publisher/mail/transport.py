@@ -22,6 +22,7 @@ import aiosmtplib
 from publisher.core.config import Config
 from publisher.core.errors import PublisherError
 from publisher.mail.message import ascii_domain
+from publisher.mail.smtpclient import Client
 
 Kind = Literal["accepted", "temporary", "permanent", "dropped"]
 
@@ -132,7 +133,7 @@ class SmtpTransport:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.cfg.smtp
-        client = aiosmtplib.SMTP(
+        client = Client(
             hostname=s.host, port=s.port, timeout=s.timeout,
             use_tls=s.tls == "tls", start_tls=s.tls == "starttls",
             tls_context=ssl.create_default_context() if s.tls != "none" else None,
