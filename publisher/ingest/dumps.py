@@ -98,6 +98,7 @@ class _Judge:
     decisions: list[Decision] | None = None
     oracle: set[int] | None = None
     observe: Observer | None = None
+    passed: set[str] | None = None
 
     def probability(self, i: int, draft: Draft, known: bool) -> tuple[float, list[float]]:
         x = signals.features(self.us, i, draft, self.base, self.idf, known)
@@ -122,6 +123,10 @@ class _Judge:
         if self.observe is not None:
             self.observe(us[i], x, p > THRESHOLD)
         verdict = p > THRESHOLD
+        if not verdict and not known and self.passed is not None and (
+            self.weights.logit(x) + self.weights.weight("known") > 0
+        ):
+            self.passed.add(normalise_key(us[i].text))
         if self.decisions is not None and abs(p - THRESHOLD) < self.weights.margin:
             self.decisions.append(Decision(us[i].line, us[i].text, p,
                                            "title" if verdict else "subheading"))
@@ -135,14 +140,15 @@ def split(us: list[Unit], known: set[str] | None = None, *,
     """Group units into article drafts, deciding for each heading: title or subheading.
 
     Decisions within the model's margin of the threshold go into `decisions`, and the
-    normalised text of every candidate that did not become a title into `passed` (a title
-    learnt later could change only those). `weights` replaces the fitted model
+    normalised text of every candidate that stayed a subheading or a sentence but would have
+    been a title had its text been a known title into `passed` (a title learnt later could
+    change only those). `weights` replaces the fitted model
     (cross-validation fits one per held-out file).
     """
     known_keys = set(known or ())
     idf = segment.idf_weights(u.stems for u in us)
     judge = _Judge(us, idf, signals.baseline(us, idf), weights or model.load(), decisions,
-                   oracle, observe)
+                   oracle, observe, passed)
     drafts: list[Draft] = []
     current: Draft | None = None
     pending: date | None = None
@@ -160,8 +166,6 @@ def split(us: list[Unit], known: set[str] | None = None, *,
             else:
                 is_title = current is None or judge.starts_article(
                     i, current, has_body and normalise_key(u.text) in known_keys)
-            if not is_title and passed is not None:
-                passed.add(normalise_key(u.text))
             if not is_title and u.period:
                 u.kind = "prose"  # a short sentence, not a heading
         if is_title:
@@ -187,7 +191,7 @@ def parse(text: str, origin: str, known_titles: set[str] | None = None,
 
     The origins of articles whose title was taken from their first sentence go into
     `derived`, and the model's close calls into `decisions`, for the import report;
-    `passed` gets the candidates that stayed subheadings or sentences (see `split`).
+    `passed` gets the candidates a known title would have made titles (see `split`).
     """
     us = units(text)
     if not us:

@@ -32,6 +32,9 @@ class Model:
     def probability(self, x: Sequence[float]) -> float:
         return _sigmoid(self.logit(x))
 
+    def weight(self, name: str) -> float:
+        return self.coef[self.names.index(name)]
+
     def as_dict(self) -> dict[str, object]:
         return {
             "intercept": round(self.intercept, 6),

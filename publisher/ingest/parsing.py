@@ -69,8 +69,9 @@ def _stale(result: Parsed, since: set[str]) -> bool:
 
     A known title weighs only in the decision on a candidate with that very text, and only
     towards "title" (its coefficient is positive; tests/ingest/test_segmenter.py holds it
-    so): a candidate the parse made a title stays one. Only a candidate that stayed a
-    subheading or a sentence could turn, so the parse is stale when one of those is newer.
+    so): a candidate the parse made a title stays one. The parse lists the candidates that
+    stayed subheadings or sentences but that the known-title weight would have turned
+    (`passed`); it is stale when one of those is a newer title.
     """
     return bool(since) and result.articles is not None and not result.passed.isdisjoint(since)
 
