@@ -28,18 +28,10 @@ from publisher.store.articles import (
     normalise_key,
     slugify,
 )
+from publisher.store.edits import find
 from publisher.store.models import Article, ArticleText, Correction, utcnow
 
 _LISTED = 12  # headings named in the "no such heading" message
-
-
-def _find(session: Session, ref: str) -> Article:
-    found = select(Article).where(or_(Article.id == ref, Article.slug == ref))
-    art = session.scalars(found).first()
-    if art is None:
-        raise InputError(f"no article {ref!r}",
-                         "`publisher articles list` shows ids; a slug works too")
-    return art
 
 
 def _blocks(slot: ArticleText) -> list[Block]:
@@ -108,7 +100,7 @@ def merge(store: Any, ref: str, other_ref: str, *, now: datetime | None = None
     """
     now = now or utcnow()
     with store.session() as s:
-        art, other = _find(s, ref), _find(s, other_ref)
+        art, other = find(s, ref), find(s, other_ref)
         if art.id == other.id:
             raise InputError(f"cannot merge article {art.id} into itself",
                              "give two different ids")
@@ -191,7 +183,7 @@ def split(store: Any, ref: str, heading: str, *, now: datetime | None = None
     if not " ".join(heading.split()):
         raise InputError("--at is empty", "give the text of a heading of the article")
     with store.session() as s:
-        art = _find(s, ref)
+        art = find(s, ref)
         rules = corrections.rules(s)
         last = _latest(rules, {art.key})
         undo = last if (last is not None and last.kind == MERGE and last.key == art.key

@@ -20,7 +20,8 @@ from publisher.core.errors import InputError
 from publisher.store.models import Article, ArticleText, utcnow
 
 
-def _find(session: Session, ref: str) -> Article:
+def find(session: Session, ref: str) -> Article:
+    """The article with id or slug `ref`, or an InputError naming it."""
     found = select(Article).where(or_(Article.id == ref, Article.slug == ref))
     art = session.scalars(found).first()
     if art is None:
@@ -32,7 +33,7 @@ def _find(session: Session, ref: str) -> Article:
 def show(store: Any, ref: str) -> dict[str, Any]:
     """Metadata and every translation slot of one article."""
     with store.session() as s:
-        art = _find(s, ref)
+        art = find(s, ref)
         slots = {}
         for lang in LANGUAGES:
             t = art.text(lang)
@@ -64,7 +65,7 @@ def edit(
         raise InputError("--title is empty")
     now = utcnow()
     with store.session() as s:
-        art = _find(s, ref)
+        art = find(s, ref)
         lang = lang or art.source_lang
         if title is not None:
             slot: ArticleText | None = art.text(lang)
@@ -83,7 +84,7 @@ def edit(
 def set_hidden(store: Any, ref: str, hidden: bool) -> str:
     """Take an article off the site, the feeds and future digests, or put it back."""
     with store.session() as s:
-        art = _find(s, ref)
+        art = find(s, ref)
         # updated_at stays: hiding is not a change of the text feeds would announce.
         art.hidden = hidden
         return art.id
@@ -92,7 +93,7 @@ def set_hidden(store: Any, ref: str, hidden: bool) -> str:
 def remove(store: Any, ref: str) -> str:
     """Delete an article and its slots. A re-import of its dump brings it back as new."""
     with store.session() as s:
-        art = _find(s, ref)
+        art = find(s, ref)
         s.execute(delete(ArticleText).where(ArticleText.article_id == art.id))
         s.execute(delete(Article).where(Article.id == art.id))
         return art.id
