@@ -33,7 +33,7 @@ class Decision:
     line: int
     text: str
     score: float  # probability that the line starts an article
-    verdict: str  # title | subheading
+    verdict: str  # title | subheading | paragraph
 
     def as_dict(self) -> dict[str, object]:
         return {"line": self.line, "text": self.text, "score": round(self.score, 3),
@@ -128,8 +128,10 @@ class _Judge:
         ):
             self.passed.add(normalise_key(us[i].text))
         if self.decisions is not None and abs(p - THRESHOLD) < self.weights.margin:
+            # A line closed by a period that is no title stays a sentence of its paragraph.
+            kept = "paragraph" if us[i].period else "subheading"
             self.decisions.append(Decision(us[i].line, us[i].text, p,
-                                           "title" if verdict else "subheading"))
+                                           "title" if verdict else kept))
         return verdict
 
 

@@ -87,7 +87,7 @@ def test_close_calls_are_listed_in_the_json_report_and_the_dry_run(cli: Cli,
     assert listed == [d.as_dict() for d in decisions]
     for d in listed:
         assert abs(d["score"] - 0.5) <= weights.margin
-        assert d["verdict"] in {"title", "subheading"}
+        assert d["verdict"] in {"title", "subheading", "paragraph"}
         assert path.read_text("utf-8").split("\n")[d["line"] - 1].strip() == d["text"]
     shown = cli("import", str(path), "--dry-run")
     assert shown.exit_code == 0
