@@ -32,8 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,20 +174,15 @@ def py_spy(profile_dir: Path, name: str) -> list[str]:
     return [spy, "record", "-r", "250", "-f", "raw", "-o", str(profile_dir / f"{name}.txt")]
 
 
-def run_workers(data_dir: Path, store_url: str, port: int, workers: int, connections: int,
-                subscribers: int, profile_dir: Path | None = None) -> dict[str, float]:
-    """(a) with `workers` `publisher worker` processes, `connections` SMTP connections each.
-
-    Timing starts when the workers run and are registered (their start-up is not
-    delivery), just before the issue is created, and stops when the last row is sent.
-    """
-    from sqlalchemy import func, select
-
+@contextmanager
+def started_workers(data_dir: Path, store_url: str, port: int, workers: int,
+                    connections: int) -> Iterator[tuple[Any, Any, list[Popen], list[Popen]]]:
+    """(config, store, workers, followers): `workers` running, registered `publisher worker`
+    processes with `connections` SMTP connections each, SIGTERMed on exit and awaited with
+    the followers the caller attached to them (py-spy ends with its worker)."""
     from publisher.core import config
-    from publisher.mail.digest import create_issue
     from publisher.mail.worker import live_count
     from publisher.store.engine import open_store
-    from publisher.store.models import Delivery
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
     env.update(env_for(data_dir, port, connections, store_url))
@@ -196,24 +194,49 @@ def run_workers(data_dir: Path, store_url: str, port: int, workers: int, connect
         [sys.executable, "-m", "publisher", "worker", "--concurrency", str(connections)],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     ) for _ in range(workers)]
-    spies: list[subprocess.Popen[bytes]] = []
+    followers: list[Popen] = []
     try:
         deadline = time.monotonic() + 60
         while live_count(cfg, store) < workers:
             if time.monotonic() > deadline:
                 raise SystemExit("the workers did not start")
             time.sleep(0.05)
+        yield cfg, store, procs, followers
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in [*procs, *followers]:
+            p.wait(timeout=60)
+        store.close()
+
+
+def run_workers(data_dir: Path, store_url: str, port: int, workers: int, connections: int,
+                subscribers: int, profile_dir: Path | None = None) -> dict[str, float]:
+    """(a) with `workers` `publisher worker` processes, `connections` SMTP connections each.
+
+    Timing starts when the workers run and are registered (their start-up is not
+    delivery), just before the issue is created, and stops when the last row is sent.
+    """
+    from sqlalchemy import func, select
+
+    from publisher.mail.digest import create_issue
+    from publisher.store.models import Delivery
+
+    with started_workers(data_dir, store_url, port, workers, connections) as (
+        cfg, store, procs, spies,
+    ):
         if profile_dir is not None:  # attached, so SIGTERM reaches the worker itself
-            spies = [subprocess.Popen([*py_spy(profile_dir, f"worker{i}"), "--pid", str(p.pid)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                     for i, p in enumerate(procs)]
+            spies.extend(subprocess.Popen(
+                [*py_spy(profile_dir, f"worker{i}"), "--pid", str(p.pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ) for i, p in enumerate(procs))
             time.sleep(1)
         cpu0 = [process_cpu(p.pid) for p in procs]
         t0 = time.perf_counter()
         issue = create_issue(cfg, store, "weekly")
         t1 = time.perf_counter()
-        # Asks for the rows still to send (an index search that shrinks as they go), not a
-        # count of the sent ones: on two cores that scan would take CPU from the workers.
+        # Asks for the rows still to send (an index search that shrinks as they go), not
+        # a count of the sent ones: on two cores that scan would take CPU from the workers.
         pending = select(Delivery.id).where(
             Delivery.issue_id == issue, Delivery.state.in_(("queued", "sending"))).limit(1)
         while True:
@@ -227,12 +250,6 @@ def run_workers(data_dir: Path, store_url: str, port: int, workers: int, connect
                 Delivery.issue_id == issue).group_by(Delivery.state)).all())
         peaks = [peak_mb(p.pid) for p in procs]
         cpus = [process_cpu(p.pid) - c for p, c in zip(procs, cpu0, strict=True)]
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in [*procs, *spies]:
-            p.wait(timeout=60)
-        store.close()
     sent = states.get("sent", 0)
     return {"issue_seconds": t1 - t0, "send_seconds": t2 - t1, "total_seconds": t2 - t0,
             "rate": sent / (t2 - t0), "sent": sent, "failed": states.get("failed", 0),

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -87,29 +86,13 @@ def one_run(data_dir: Path, store_url: str, port: int, workers: int, concurrency
     """Set up a store, start `workers` workers, create the issue, time until all are sent."""
     from sqlalchemy import func, select
 
-    from publisher.core import config
     from publisher.mail.digest import create_issue
-    from publisher.mail.worker import live_count
-    from publisher.store.engine import open_store
     from publisher.store.models import Delivery
 
     send.setup(data_dir, subscribers, port, concurrency, store_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-    env.update(send.env_for(data_dir, port, concurrency, store_url))
-    env.update({"PUBLISHER_SECRET_KEY": KEY, "PUBLISHER_WORKER__POLL_SECONDS": "0.1",
-                "PUBLISHER_WORKER__HEARTBEAT_SECONDS": "1"})
-    cfg = config.load(environ=env)
-    store = open_store(cfg)
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "publisher", "worker", "--concurrency", str(concurrency)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    ) for _ in range(workers)]
-    try:
-        deadline = time.monotonic() + 60
-        while live_count(cfg, store) < workers:
-            if time.monotonic() > deadline:
-                raise SystemExit("the workers did not start")
-            time.sleep(0.05)
+    with send.started_workers(data_dir, store_url, port, workers, concurrency) as (
+        cfg, store, _procs, _followers,
+    ):
         t0 = time.perf_counter()
         issue = create_issue(cfg, store, "weekly")
         t1 = time.perf_counter()
@@ -121,12 +104,6 @@ def one_run(data_dir: Path, store_url: str, port: int, workers: int, concurrency
                 break
             time.sleep(0.02)
         t2 = time.perf_counter()
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            p.wait(timeout=60)
-        store.close()
     return {"issue_seconds": t1 - t0, "send_seconds": t2 - t1, "rate": subscribers / (t2 - t1)}
 
 
@@ -165,7 +142,8 @@ def main() -> int:
                       flush=True)
         message = send.sample_message(tmp / f"sqlite-{counts[0]}", port, args.concurrency)
         conns = args.concurrency * 2
-        bare = asyncio.run(send.bare_loop(port, conns, args.subscribers, message))
+        started, ended = asyncio.run(send.bare_loop(port, conns, args.subscribers, message))
+        bare = args.subscribers / (ended - started)
         source = send.smtp_source(port, conns, args.subscribers, len(message))
     finally:
         sink.terminate()
