@@ -18,10 +18,10 @@ from datetime import date
 from publisher.core.errors import InputError
 from publisher.ingest import detect, model, segment, signals
 from publisher.ingest.signals import Draft
-from publisher.ingest.units import Unit, heading_shaped, units
+from publisher.ingest.units import Unit, units
 from publisher.store.articles import Block, ParsedArticle, normalise_key
 
-__all__ = ["Decision", "body_blocks", "heading_shaped", "parse", "split", "units"]
+__all__ = ["Decision", "Unit", "body_blocks", "parse", "split", "units"]
 
 THRESHOLD = 0.5
 
