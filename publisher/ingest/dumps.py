@@ -19,7 +19,7 @@ from publisher.core.errors import InputError
 from publisher.ingest import detect, model, segment, signals
 from publisher.ingest.signals import Draft
 from publisher.ingest.units import Unit, units
-from publisher.store.articles import Block, ParsedArticle, normalise_key
+from publisher.store.parsed import Block, ParsedArticle, normalise_key
 
 __all__ = ["Decision", "Unit", "body_blocks", "parse", "split", "units"]
 

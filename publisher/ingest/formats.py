@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from publisher.ingest import dumps, jsonl, markdown, textio
-from publisher.store.articles import ParsedArticle
+from publisher.store.parsed import ParsedArticle
 
 JSONL = {".jsonl", ".ndjson"}
 MARKDOWN = {".md", ".markdown"}

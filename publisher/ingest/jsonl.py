@@ -15,7 +15,7 @@ from publisher import LANGUAGES
 from publisher.core.errors import InputError
 from publisher.ingest import detect, dumps
 from publisher.ingest.textio import clean
-from publisher.store.articles import BLOCK_KINDS, Block, ParsedArticle, TextInput
+from publisher.store.parsed import BLOCK_KINDS, Block, ParsedArticle, TextInput
 
 _HINT = "one JSON object per line with at least title and body (or blocks)"
 

@@ -17,7 +17,7 @@ from publisher import LANGUAGES
 from publisher.core.errors import InputError
 from publisher.ingest import detect
 from publisher.ingest.jsonl import BadField, parse_date
-from publisher.store.articles import Block, ParsedArticle
+from publisher.store.parsed import Block, ParsedArticle
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from publisher.core.errors import InputError
 from publisher.ingest import dumps, formats
-from publisher.store.articles import ParsedArticle
+from publisher.store.parsed import ParsedArticle
 
 # Below this many bytes in a run (about 3 s of parsing), starting worker processes (a fresh
 # interpreter each, ~1 s of CPU to import the package) gains too little.
@@ -90,6 +90,20 @@ def _parse_in_worker(path: Path, since: frozenset[str]) -> Parsed:
     return parse_file(path, options, start | since if since else start)
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process that imported only this module.
+
+    A plain fork would copy the importer's store connections and progress thread into the
+    workers; spawn starts each worker as a new interpreter that runs the caller's main script
+    again (for `publisher import`, the whole command line, SQLAlchemy included: most of a
+    worker's start-up CPU and a third of its memory).
+    """
+    context = multiprocessing.get_context("forkserver")
+    # Takes effect when this process starts its fork server, that is on the first pool.
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def pool_size(files: list[Path], workers: int | None) -> int:
     """Worker processes for a run: `workers` as asked, else one per CPU for a run of
     several files worth it, else none (parse in this process)."""
@@ -116,10 +130,8 @@ def in_order(files: list[Path], options: Options, known: set[str],
             yield parse_file(path, options, known)
         return
     start = frozenset(known)
-    # spawn: the importer may hold store connections and a progress thread, which a fork
-    # would copy into the workers.
-    pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(options, start))
+    pool = ProcessPoolExecutor(size, mp_context=_context(), initializer=_init_worker,
+                               initargs=(options, start))
     try:
         # A few files ahead keep the workers busy while this process stores; more would
         # only hold parsed files in memory. Each file is sent with the titles stored since

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from publisher.ingest import detect
-from publisher.store.articles import ParsedArticle
+from publisher.store.parsed import ParsedArticle
 
 _SHOWN_TITLE = 60
 

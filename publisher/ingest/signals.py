@@ -140,7 +140,9 @@ def features(
     body = draft.body
     before = Counter(w for x in draft.units[-k:] for w in x.stems)
     after_units: list[Unit] = []
-    for x in us[i + 1:]:
+    # Indexes, not `us[i + 1:]`: a slice copies the rest of the file for every candidate.
+    for j in range(i + 1, len(us)):
+        x = us[j]
         if _heading(x) and after_units:
             break
         if x.starts and after_units:
@@ -153,7 +155,7 @@ def features(
     seen = draft.seen
     # Unweighted on purpose: a subheading often reuses the article's most common words.
     covered = segment.coverage(u.stems, seen)
-    nxt = next((x for x in us[i + 1:] if _prose(x)), None)
+    nxt = next((us[j] for j in range(i + 1, len(us)) if _prose(us[j])), None)
     event = detect.event_signal(nxt.text) if nxt is not None else 0.0
     # A title is usually restated by the lead that follows it (weak: subheadings are too).
     lead = {w for x in after_units[:2] for w in x.stems}

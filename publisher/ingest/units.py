@@ -67,6 +67,10 @@ class Unit:
 
 
 def norm(line: str) -> str:
+    # Every character _SPACES matches but the plain space is unprintable to str.isprintable:
+    # most lines have none of them and no double space, and need only the strip.
+    if line.isprintable() and "  " not in line:
+        return line.strip()
     return _SPACES.sub(" ", line).strip()
 
 

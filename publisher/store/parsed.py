@@ -1,0 +1,142 @@
+"""The parsed shape every importer produces, and what is derived from it alone (identity key,
+id, slug, summary, content fingerprint).
+
+Kept apart from `articles` (which saves it) so that parse workers, which only build these,
+do not import SQLAlchemy: a quarter of a worker's start and of its memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+BLOCK_KINDS = ("paragraph", "heading", "list")
+Outcome = Literal["new", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # paragraph | heading | list (list items separated by "\n")
+    text: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "text": self.text}
+
+
+@dataclass
+class TextInput:
+    """A translation supplied together with an article (JSONL, front matter)."""
+
+    title: str
+    blocks: list[Block]
+    summary: str = ""
+    status: str = "ready"
+
+
+@dataclass
+class ParsedArticle:
+    title: str
+    blocks: list[Block]
+    lang: str
+    date: datetime | None = None  # timezone-aware; None: no date stated in the source
+    origin: str = ""  # "file:line", shown in translator comments and errors
+    summary: str = ""
+    categories: list[str] = field(default_factory=list)
+    translations: dict[str, TextInput] = field(default_factory=dict)
+    slug: str | None = None
+    # Set by an admin's merge or split (ingest/corrections.py): derived from the fingerprints
+    # of the parts, which the store keeps even after an edit of the title or date.
+    derived_fingerprint: str = ""
+
+
+def normalise_key(title: str) -> str:
+    """Identity of an article across re-imports: case, punctuation and spacing do not count."""
+    text = unicodedata.normalize("NFKC", title).casefold()
+    text = re.sub(r"[^\w]+", " ", text)
+    return " ".join(text.split())[:300]
+
+
+def article_id(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+_TRANSLIT = str.maketrans(
+    {
+        "а": "a", "ә": "a", "б": "b", "в": "v", "г": "g", "ғ": "g", "д": "d", "е": "e", "ё": "e",
+        "ж": "zh", "з": "z", "и": "i", "й": "i", "к": "k", "қ": "q", "л": "l", "м": "m", "н": "n",
+        "ң": "n", "о": "o", "ө": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ұ": "u",
+        "ү": "u", "ф": "f", "х": "h", "һ": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch",
+        "ъ": "", "ы": "y", "і": "i", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+    }
+)  # fmt: skip
+
+
+def slugify(title: str, limit: int = 80) -> str:
+    text = unicodedata.normalize("NFKC", title).casefold().translate(_TRANSLIT)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", text)
+    slug = ""
+    for w in words:
+        if len(slug) + len(w) + 1 > limit:
+            break
+        slug = f"{slug}-{w}" if slug else w
+    return slug or "article"
+
+
+# Words after which a period does not end a sentence (titles, initials are handled apart).
+_ABBREVIATIONS = frozenset(
+    {
+        "dr", "prof", "mr", "mrs", "ms", "st", "no", "vs", "etc", "assoc", "acad", "jsc", "llp",
+        "г", "гг", "т", "им", "проф", "акад", "доц", "д", "ж", "к", "см", "др", "тел",
+    }
+)  # fmt: skip
+_SENTENCE_END = re.compile(r"[.!?…][\"»”’)]?\s")
+
+
+def _ends_sentence(text: str, end: int) -> bool:
+    """True when the stop at text[end] closes a sentence, not an abbreviation or initial."""
+    word = text[:end].rsplit(None, 1)[-1] if text[:end].strip() else ""
+    word = word.rsplit(".", 1)[-1]  # "S.K" -> "K"
+    if len(word) == 1 and word.isupper():
+        return False
+    return word.casefold().strip("(«“\"") not in _ABBREVIATIONS
+
+
+def derive_summary(blocks: list[Block], limit: int = 300) -> str:
+    """The lead paragraph, cut at a sentence (or word) boundary near `limit` characters."""
+    lead = next((b.text for b in blocks if b.kind == "paragraph"), "")
+    if len(lead) <= limit:
+        return lead
+    cut = lead[: limit + 1]
+    ends = [
+        m.end() - 1 for m in _SENTENCE_END.finditer(cut)
+        if m.start() > limit // 3 and _ends_sentence(cut, m.start())
+    ]
+    if ends:
+        return cut[: ends[-1]].rstrip()
+    return lead[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
+
+
+def fingerprint(parsed: ParsedArticle, blocks: list[dict[str, str]] | None = None) -> str:
+    """Content hash of an article; `blocks` is `parsed.blocks` as dicts when the caller
+    already has them. A merged or split article carries the one its correction gave it."""
+    if parsed.derived_fingerprint:
+        return parsed.derived_fingerprint
+    payload = {
+        "title": parsed.title,
+        "blocks": blocks if blocks is not None else [b.as_dict() for b in parsed.blocks],
+        "date": parsed.date.isoformat() if parsed.date else None,
+        "lang": parsed.lang,
+        "categories": parsed.categories,
+        "translations": {
+            k: [v.title, [b.as_dict() for b in v.blocks], v.summary, v.status]
+            for k, v in sorted(parsed.translations.items())
+        },
+    }
+    raw = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()
