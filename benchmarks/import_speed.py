@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,9 @@ def child(corpus: Path, data_dir: Path, writer: str, workers: int | None) -> Non
                                    workers=workers)
     elapsed = time.perf_counter() - started
     store.close()
+    # Parse workers fork from multiprocessing's fork server, a child of this process: their
+    # CPU time and peak RSS reach RUSAGE_CHILDREN once it has reaped them and exited itself.
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({
         "seconds": elapsed,

@@ -43,7 +43,7 @@ def _letter_counts(sample: str) -> tuple[int, int, int]:
     """(Cyrillic, Latin, Kazakh-only) letters of `sample`: the counts of _CYRILLIC, _LATIN
     and _KAZAKH matches, without building a list of one-letter strings for each."""
     raw = sample.encode("utf-8", "surrogatepass")
-    cyr = sum(raw.count(lead) for lead in _CYRILLIC_LEADS)
+    cyr = raw.count(0xD0) + raw.count(0xD1) + raw.count(0xD2) + raw.count(0xD3)
     lat = len(raw.translate(None, _NOT_LATIN))
     # One scan with a character class: Russian text, which has none, costs the least.
     kk = len(_KAZAKH.findall(sample)) if cyr else 0

@@ -91,16 +91,17 @@ def _parse_in_worker(path: Path, since: frozenset[str]) -> Parsed:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a server process that imported only this module.
+    """Workers forked from multiprocessing's fork server, which imports the caller's main
+    module and this one once: a worker starts with both imported.
 
     A plain fork would copy the importer's store connections and progress thread into the
-    workers; spawn starts each worker as a new interpreter that runs the caller's main script
-    again (for `publisher import`, the whole command line, SQLAlchemy included: most of a
-    worker's start-up CPU and a third of its memory).
+    workers. Spawn starts each worker as a new interpreter that imports the caller's main
+    script again (for `publisher import`, the whole command line, SQLAlchemy included), which
+    was most of a worker's start-up CPU. The server stays until this process exits.
     """
     context = multiprocessing.get_context("forkserver")
-    # Takes effect when this process starts its fork server, that is on the first pool.
-    context.set_forkserver_preload([__name__])
+    # Takes effect when this process starts its fork server, that is on its first pool.
+    context.set_forkserver_preload(["__main__", __name__])
     return context
 
 
@@ -152,7 +153,10 @@ def in_order(files: list[Path], options: Options, known: set[str],
             if nxt is not None:
                 submit(nxt)
             if len(known) > len(start) + len(sent) and _stale(result, known - start - sent):
-                result = parse_file(result.path, options, known)
+                # Parsed again by a worker, not here: this process, which stores, is the one
+                # the run waits for, and the other workers go on with the next files.
+                result = pool.submit(_parse_in_worker, result.path,
+                                     frozenset(known - start)).result()
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

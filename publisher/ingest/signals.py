@@ -106,6 +106,14 @@ class Draft:
             self.body.append(u)
 
 
+def _bag(units: list[Unit]) -> Counter[str]:
+    """The stems of `units` counted, in the order they occur (cosine sums in that order)."""
+    out: Counter[str] = Counter()
+    for u in units:
+        out.update(u.stems)  # a list goes to Counter's C loop; a generator would not
+    return out
+
+
 def baseline(us: list[Unit], idf: dict[str, float], k: int = 3, samples: int = 300) -> float:
     """Median cohesion across ordinary paragraph gaps of this file."""
     gaps = [i for i in range(1, len(us)) if us[i].kind != "heading" and us[i - 1].kind != "heading"]
@@ -114,8 +122,8 @@ def baseline(us: list[Unit], idf: dict[str, float], k: int = 3, samples: int = 3
         gaps = [gaps[int(j * step)] for j in range(samples)]
     sims = []
     for i in gaps:
-        before = Counter(w for u in us[max(0, i - k):i] for w in u.stems)
-        after = Counter(w for u in us[i:i + k] for w in u.stems)
+        before = _bag(us[max(0, i - k):i])
+        after = _bag(us[i:i + k])
         sims.append(segment.cosine(before, after, idf))
     positive = [s for s in sims if s > 0]
     return max(statistics.median(positive), 0.05) if positive else 0.15
@@ -138,7 +146,7 @@ def features(
     `known`: the line is the title of an article seen before (a repeated article)."""
     u = us[i]
     body = draft.body
-    before = Counter(w for x in draft.units[-k:] for w in x.stems)
+    before = _bag(draft.units[-k:])
     after_units: list[Unit] = []
     # Indexes, not `us[i + 1:]`: a slice copies the rest of the file for every candidate.
     for j in range(i + 1, len(us)):
@@ -150,7 +158,7 @@ def features(
         after_units.append(x)
         if len(after_units) >= k:
             break
-    after = Counter(w for x in after_units for w in x.stems)
+    after = _bag(after_units)
     rel = segment.cosine(before, after, idf) / max(base, 0.1)
     seen = draft.seen
     # Unweighted on purpose: a subheading often reuses the article's most common words.

@@ -21,6 +21,9 @@ _BULLET = re.compile(r"^\s*[•●▪◦·‣∙○■□►➢➤✓✔\u2043]\
 _DASH = re.compile(r"^\s*[-–—*]\s+(?P<t>\S.*)$")
 _NUMBER = re.compile(r"^\s*(?:\d{1,2}|[IVX]{1,4})[.)]\s+(?P<t>\S.*)$")
 _MARKER = re.compile(r"^(?P<m>#{1,2}) +(?P<t>\S.*)$")
+_ITEM_PATTERNS = (("bullet", _BULLET), ("number", _NUMBER), ("dash", _DASH))
+# First characters those patterns and the markers can start with (digits: str.isdigit).
+_ITEM_HEADS = frozenset("#•●▪◦·‣∙○■□►➢➤✓✔\u2043-–—*IVX")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 # A heading ends without sentence punctuation ('?' and '!' are allowed: "What is an Adjuvant?").
 _SENTENCE_END = frozenset(".,;:…")
@@ -152,14 +155,18 @@ def _units_of(start: int, lines: list[str]) -> list[Unit]:
     for offset, raw in enumerate(lines):
         n = start + offset
         kind = body = ""
-        marked = _MARKER.match(raw)
+        head = raw.lstrip()[:1]
+        # Only a line whose first character could open a marker, a bullet, a number or a dash
+        # goes through the patterns (\s and str.lstrip agree on what a space is).
+        listed = head in _ITEM_HEADS or head.isdigit()
+        marked = _MARKER.match(raw) if listed else None
         if marked:
             flush_items()
             flush_prose()
             out.append(Unit("heading", norm(marked.group("t")), n,
                             forced="title" if marked.group("m") == "#" else "sub"))
             continue
-        for name, pattern in (("bullet", _BULLET), ("number", _NUMBER), ("dash", _DASH)):
+        for name, pattern in _ITEM_PATTERNS if listed else ():
             m = pattern.match(raw)
             if m:
                 kind, body = name, norm(m.group("t"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Insert, Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from publisher import LANGUAGES
@@ -31,7 +31,7 @@ from publisher.store.articles import (
     normalise_key,
     slugify,
 )
-from publisher.store.models import Article, ArticleText, utcnow
+from publisher.store.models import Article, ArticleText, UTCDateTime, utcnow
 
 ARTICLES: Table = Article.__table__  # type: ignore[assignment]
 TEXTS: Table = ArticleText.__table__  # type: ignore[assignment]
@@ -293,25 +293,66 @@ def _apply(b: _Batch, parsed: ParsedArticle, key: str, fp: str, blocks: list[dic
     return outcome
 
 
+def _memo(process: Callable[[Any], Any] | None, memo: bool) -> Callable[[Any], Any] | None:
+    """`process` remembering its answers: a file's rows share a few timestamps (the import
+    time, the dates of its articles), each converted once instead of per row and column."""
+    if process is None or not memo:
+        return process
+    seen: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            out = seen[value] = process(value)
+            return out
+
+    return cached
+
+
+def _executemany(conn: Connection, stmt: Insert | Update, rows: list[Row]) -> None:
+    """`conn.execute(stmt, rows)` for many rows, at a fraction of its CPU.
+
+    SQLAlchemy builds and type-processes a parameter set per row through several layers,
+    which cost three times what the database spends on the rows. This compiles the statement
+    once for the connection's dialect, runs each value through the same bind processor
+    SQLAlchemy would (so the stored values are the same: UTC datetimes, JSON, booleans) and
+    hands the rows to the driver's executemany.
+    """
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
+    procs = [(n, _memo(compiled.binds[n].type._cached_bind_processor(dialect),
+                       isinstance(compiled.binds[n].type, UTCDateTime))) for n in names]
+    if compiled.positional:
+        params: list[Any] = [
+            tuple(p(row[n]) if p else row[n] for n, p in procs) for row in rows
+        ]
+    else:
+        params = [{n: p(row[n]) if p else row[n] for n, p in procs} for row in rows]
+    conn.exec_driver_sql(compiled.string, params)
+
+
 def _write(b: _Batch) -> None:
     conn = b.session.connection()
     if b.new_articles:
-        conn.execute(insert(ARTICLES), [{c: a[c] for c in _ART_COLUMNS} for a in b.new_articles])
+        _executemany(conn, insert(ARTICLES),
+                     [{c: a[c] for c in _ART_COLUMNS} for a in b.new_articles])
     if b.dirty_articles:
         cols = [c for c in _ART_COLUMNS if c != "id"]
         stmt = (update(ARTICLES).where(ARTICLES.c.id == bindparam("b_id"))
                 .values({c: bindparam(f"b_{c}") for c in cols}))
-        conn.execute(stmt, [{f"b_{c}": a[c] for c in _ART_COLUMNS}
-                            for a in b.dirty_articles.values()])
+        _executemany(conn, stmt, [{f"b_{c}": a[c] for c in _ART_COLUMNS}
+                                  for a in b.dirty_articles.values()])
     if b.new_texts:
         cols = [c for c in _TEXT_COLUMNS if c != "id"]
-        conn.execute(insert(TEXTS), [{c: t[c] for c in cols} for t in b.new_texts])
+        _executemany(conn, insert(TEXTS), [{c: t[c] for c in cols} for t in b.new_texts])
     if b.dirty_texts:
         cols = [c for c in _TEXT_COLUMNS if c not in ("id", "article_id")]
         stmt = (update(TEXTS).where(TEXTS.c.id == bindparam("b_id"))
                 .values({c: bindparam(f"b_{c}") for c in cols}))
-        conn.execute(stmt, [{"b_id": t["id"], **{f"b_{c}": t[c] for c in cols}}
-                            for t in b.dirty_texts.values()])
+        _executemany(conn, stmt, [{"b_id": t["id"], **{f"b_{c}": t[c] for c in cols}}
+                                  for t in b.dirty_texts.values()])
 
 
 def save_all(
