@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, Update, bindparam, insert, select, update
@@ -31,7 +32,9 @@ from publisher.store.articles import (
     normalise_key,
     slugify,
 )
+from publisher.store.engine import RawJSON
 from publisher.store.models import Article, ArticleText, UTCDateTime, utcnow
+from publisher.store.parsed import blocks_text
 
 ARTICLES: Table = Article.__table__  # type: ignore[assignment]
 TEXTS: Table = ArticleText.__table__  # type: ignore[assignment]
@@ -78,7 +81,13 @@ class _Batch:
         self.session = session
         self.overlay = overlay or Overlay()
         self.blocks = [_blocks_json(p.blocks) for p in batch]
-        self.fps = [fingerprint(p, blocks) for p, blocks in zip(batch, self.blocks, strict=True)]
+        # The blocks' JSON text, made once for the fingerprint and for the row (by identity
+        # of the list, which a slot keeps until something replaces it).
+        self.blocks_json: dict[int, tuple[list[dict[str, str]], str]] = {
+            id(blocks): (blocks, blocks_text(blocks)) for blocks in self.blocks
+        }
+        self.fps = [fingerprint(p, self.blocks_json[id(blocks)][1])
+                    for p, blocks in zip(batch, self.blocks, strict=True)]
         self.keys = [normalise_key(p.title) for p in batch]
         self._ids: dict[str, str] = {}
         ids: set[str] = set()
@@ -333,6 +342,14 @@ def _executemany(conn: Connection, stmt: Insert | Update, rows: list[Row]) -> No
     conn.exec_driver_sql(compiled.string, params)
 
 
+def _as_written(b: _Batch, slot: Row) -> Row:
+    """A text row with its blocks as the JSON text already made for its fingerprint."""
+    made = b.blocks_json.get(id(slot["blocks"]))
+    if made is None or made[0] is not slot["blocks"]:
+        return slot
+    return {**slot, "blocks": RawJSON(made[1])}
+
+
 def _write(b: _Batch) -> None:
     conn = b.session.connection()
     if b.new_articles:
@@ -346,13 +363,14 @@ def _write(b: _Batch) -> None:
                                   for a in b.dirty_articles.values()])
     if b.new_texts:
         cols = [c for c in _TEXT_COLUMNS if c != "id"]
-        _executemany(conn, insert(TEXTS), [{c: t[c] for c in cols} for t in b.new_texts])
+        _executemany(conn, insert(TEXTS),
+                     [{c: t[c] for c in cols} for t in map(partial(_as_written, b), b.new_texts)])
     if b.dirty_texts:
         cols = [c for c in _TEXT_COLUMNS if c not in ("id", "article_id")]
         stmt = (update(TEXTS).where(TEXTS.c.id == bindparam("b_id"))
                 .values({c: bindparam(f"b_{c}") for c in cols}))
         _executemany(conn, stmt, [{"b_id": t["id"], **{f"b_{c}": t[c] for c in cols}}
-                                  for t in b.dirty_texts.values()])
+                                  for t in map(partial(_as_written, b), b.dirty_texts.values())])
 
 
 def save_all(

@@ -134,21 +134,32 @@ def derive_summary(blocks: list[Block], limit: int = 300) -> str:
     return lead[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
 
 
-def fingerprint(parsed: ParsedArticle, blocks: list[dict[str, str]] | None = None) -> str:
-    """Content hash of an article; `blocks` is `parsed.blocks` as dicts when the caller
-    already has them. A merged or split article carries the one its correction gave it."""
+def blocks_text(blocks: list[dict[str, str]]) -> str:
+    """Blocks (as dicts) in JSON, as the store keeps them and as the fingerprint hashes them."""
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def fingerprint(parsed: ParsedArticle, blocks: str | None = None) -> str:
+    """Content hash of an article: SHA-256 of its fields in JSON with sorted keys. `blocks`
+    is `blocks_text` of `parsed.blocks` when the caller has it (the import writes the same
+    text to the store, so it is made once). A merged or split article carries the fingerprint
+    its correction gave it."""
     if parsed.derived_fingerprint:
         return parsed.derived_fingerprint
-    payload = {
-        "title": parsed.title,
-        "blocks": blocks if blocks is not None else [b.as_dict() for b in parsed.blocks],
+    if blocks is None:
+        blocks = blocks_text([b.as_dict() for b in parsed.blocks])
+    # json.dumps(payload, ensure_ascii=False, sort_keys=True), written out around the blocks'
+    # text: the keys in sorted order, and a block's own keys ("kind", "text") already are.
+    rest = {
+        "categories": parsed.categories,
         "date": parsed.date.isoformat() if parsed.date else None,
         "lang": parsed.lang,
-        "categories": parsed.categories,
+        "title": parsed.title,
         "translations": {
             k: [v.title, [b.as_dict() for b in v.blocks], v.summary, v.status]
             for k, v in sorted(parsed.translations.items())
         },
     }
-    raw = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    tail = json.dumps(rest, ensure_ascii=False, sort_keys=True)
+    raw = f'{{"blocks": {blocks}, {tail[1:]}'.encode()
     return hashlib.sha256(raw).hexdigest()
