@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 
 KAZAKH_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
 
@@ -27,7 +28,48 @@ _RU_WORDS = words(
     "и в на с по для что это не как из от к за о об при также был была были года "
     "который которые его их он она они во со"
 )
-_WORD = re.compile(r"[^\W\d_]+")
+
+
+@cache
+def _bmp_letters() -> str:
+    """`[^\\W\\d_]` (a letter: a word character but a digit or "_") spelled out as ranges over
+    the Basic Multilingual Plane, from the regex module itself, so the two always agree."""
+    letter = re.compile(r"[^\W\d_]")
+    ranges: list[tuple[int, int]] = []
+    for c in range(0x10000):
+        if letter.match(chr(c)):
+            if ranges and ranges[-1][1] == c - 1:
+                ranges[-1] = (ranges[-1][0], c)
+            else:
+                ranges.append((c, c))
+    return "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "")
+                   for a, b in ranges)
+
+
+# Lead bytes of UTF-8 sequences above U+FFFF; every other byte is deleted to look for them.
+_BELOW_ASTRAL = bytes(range(0xF0))
+
+
+class LetterRuns:
+    """`re.compile(f"[^\\W\\d_]{quantifier}").findall`, 2-3x faster on text without
+    characters above U+FFFF (nearly all text): a class of explicit ranges is a table lookup
+    per character where a negated class of categories is three tests."""
+
+    def __init__(self, quantifier: str) -> None:
+        self._quantifier = quantifier
+        self._slow = re.compile(rf"[^\W\d_]{quantifier}").findall
+        self._fast: Callable[[str], list[str]] | None = None
+
+    def __call__(self, text: str) -> list[str]:
+        if text.isascii() or not text.encode("utf-8", "surrogatepass").translate(
+                None, _BELOW_ASTRAL):
+            if self._fast is None:  # built on first use: 70 ms a command may not need
+                self._fast = re.compile(f"[{_bmp_letters()}]{self._quantifier}").findall
+            return self._fast(text)
+        return self._slow(text)
+
+
+_words = LetterRuns("+")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 _LATIN = re.compile("[A-Za-z]")
 _KAZAKH = re.compile("[" + "".join(sorted(KAZAKH_LETTERS)) + "]")
@@ -61,7 +103,7 @@ def language(text: str, default: str = "en") -> str:
     # Russian has none of these letters; one in ~200 Cyrillic letters is already rare noise.
     if kk_letters * 200 >= cyr and kk_letters >= 2:
         return "kk"
-    words = [w.casefold() for w in _WORD.findall(sample)]
+    words = [w.casefold() for w in _words(sample)]
     kk = sum(map(_KK_WORDS.__contains__, words))
     ru = sum(map(_RU_WORDS.__contains__, words))
     if kk_letters and kk >= ru:
@@ -87,7 +129,7 @@ def clear_language(text: str, min_letters: int = 40) -> str | None:
     cyr, lat, kk_letters = _letter_counts(sample)
     if cyr + lat < min_letters:
         return None
-    found = [w.casefold() for w in _WORD.findall(sample)]
+    found = [w.casefold() for w in _words(sample)]
     if lat >= 2 * cyr:
         return "en" if sum(w in _EN_WORDS for w in found) >= 2 else None
     if cyr < 2 * lat:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections import Counter
 from collections.abc import Iterable
 from itertools import filterfalse
 
+from publisher.ingest import detect
 from publisher.ingest.detect import words
 
-_WORD = re.compile(r"[^\W\d_]{3,}")
+_WORD = detect.LetterRuns("{3,}")
 STEM = 5
 
 _STOP = words(
@@ -40,7 +40,7 @@ _CUT = operator.itemgetter(slice(None, STEM))
 
 def stems(text: str) -> list[str]:
     # map/filterfalse run in C: this is called for every unit of every file.
-    return list(map(_CUT, filterfalse(_STOP.__contains__, _WORD.findall(text.casefold()))))
+    return list(map(_CUT, filterfalse(_STOP.__contains__, _WORD(text.casefold()))))
 
 
 def bag(texts: Iterable[str]) -> Counter[str]:

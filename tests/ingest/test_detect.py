@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publisher.ingest import detect
 
@@ -122,3 +125,13 @@ def test_day_and_month_without_a_year(text: str, expected: tuple[int, int, str] 
 def test_clear_language_answers_only_when_the_text_says_enough(text: str, lang: str | None) -> None:
     """A language is named only for texts long and plain enough; names and titles get none."""
     assert detect.clear_language(text) == lang
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+def test_letter_runs_find_what_the_letter_pattern_finds(text: str) -> None:
+    """The fast letter-run finder answers what `[^\\W\\d_]` does, on any text (astral
+    characters included)."""
+    for quantifier in ("+", "{3,}"):
+        runs = detect.LetterRuns(quantifier)
+        assert runs(text) == re.findall(rf"[^\W\d_]{quantifier}", text)

@@ -1,0 +1,36 @@
+"""The parsed article's derived values: the content fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from publisher.store.parsed import Block, ParsedArticle, TextInput, fingerprint
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    title=st.text(max_size=40),
+    texts=st.lists(st.text(max_size=60), max_size=4),
+    categories=st.lists(st.text(max_size=10), max_size=3),
+)
+def test_fingerprint_is_the_hash_of_the_sorted_json(
+    title: str, texts: list[str], categories: list[str],
+) -> None:
+    """The fingerprint, written out around the blocks' JSON, is still SHA-256 of the whole
+    article as JSON with sorted keys: stored fingerprints stay valid."""
+    blocks = [Block("paragraph", t) for t in texts]
+    parsed = ParsedArticle(title=title, blocks=blocks, lang="kk", categories=categories,
+                           date=datetime(2025, 3, 1, 7, tzinfo=UTC),
+                           translations={"en": TextInput("T", blocks[:1], "s")})
+    payload = {
+        "title": title, "blocks": [b.as_dict() for b in blocks], "date": parsed.date.isoformat()
+        if parsed.date else None, "lang": "kk", "categories": categories,
+        "translations": {"en": ["T", [b.as_dict() for b in blocks[:1]], "s", "ready"]},
+    }
+    raw = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    assert fingerprint(parsed) == hashlib.sha256(raw).hexdigest()
