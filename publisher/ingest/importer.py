@@ -85,10 +85,10 @@ def import_paths(
     """Import files and folders; each file is one transaction, a rejected file stores nothing.
 
     `workers` processes parse while this one stores (None: one per CPU when the run is big
-    enough to repay starting them; 1: parse here). Workers are spawned, so a script that
-    imports with them needs the usual `if __name__ == "__main__":` guard. `writer` "orm" is
-    the article-at-a-time ORM path the bulk one replaced, kept to hold the bulk one to it
-    (tests, benchmark).
+    enough to repay starting them; 1: parse here). Workers fork from a fork server that
+    imports the caller's main module, so a script that imports with them needs the usual
+    `if __name__ == "__main__":` guard. `writer` "orm" is the article-at-a-time ORM path
+    the bulk one replaced, kept to hold the bulk one to it (tests, benchmark).
     """
     now = now or utcnow()
     files = list(expand(paths))
