@@ -29,6 +29,7 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _SENTENCE_END = frozenset(".,;:…")
 CLOSERS = "\"'»”’)]"
 _LETTER = re.compile(r"[^\W\d_]")
+_SECOND_SENTENCE = re.compile(r"[.!?…]\s+[^\W\d_]{3}")
 
 MAX_HEADING_CHARS = 220
 MAX_HEADING_WORDS = 32
@@ -97,7 +98,7 @@ def _period_title_shaped(text: str) -> bool:
         return False
     inner = core[:-1]
     # "Dr. Smith" or "т.б." inside is fine; a second sentence is not.
-    if re.search(r"[.!?…]\s+[^\W\d_]{3}", inner) or inner.endswith((" т", " г", " см")):
+    if _SECOND_SENTENCE.search(inner) or inner.endswith((" т", " г", " см")):
         return False
     return heading_shaped(inner)
 
