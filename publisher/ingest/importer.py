@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from publisher.core import collector
 from publisher.core.console import progress
 from publisher.ingest import corrections, parsing, provenance, review, textio
 from publisher.store import articles, bulk
@@ -104,10 +105,11 @@ def import_paths(
     try:
         with progress("importing", len(files), show_progress) as bar:
             for result in parsing.in_order(files, options, known, workers):
-                report.files.append(
-                    store_file(store, result, dry_run=dry_run, known=known, session=shared,
-                               now=now, writer=writer, overlay=overlay)
-                )
+                with collector.paused():
+                    report.files.append(
+                        store_file(store, result, dry_run=dry_run, known=known,
+                                   session=shared, now=now, writer=writer, overlay=overlay)
+                    )
                 bar.advance(1, result.path.name)
     finally:
         if shared is not None:

@@ -10,6 +10,7 @@ results in file order, and a file whose parse could have depended on titles stor
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -18,12 +19,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from publisher.core import collector
 from publisher.core.errors import InputError
 from publisher.ingest import dumps, formats
 from publisher.store.parsed import ParsedArticle
 
-# Below this many bytes in a run (about 3 s of parsing), starting worker processes (a fresh
-# interpreter each, ~1 s of CPU to import the package) gains too little.
+# Below this many bytes in a run (about 2 s of parsing), starting the fork server (a fresh
+# interpreter that imports the package, ~0.5 s of CPU) and its workers gains too little.
 POOL_MIN_BYTES = 8 * 1024 * 1024
 
 
@@ -55,9 +57,10 @@ def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -
     decisions: list[dumps.Decision] = []
     passed: set[str] = set()
     try:
-        parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
-                              known_titles=set(known), max_bytes=options.max_bytes,
-                              derived=derived, decisions=decisions, passed=passed)
+        with collector.paused():
+            parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
+                                  known_titles=set(known), max_bytes=options.max_bytes,
+                                  derived=derived, decisions=decisions, passed=passed)
     except InputError as exc:
         return Parsed(path, None, warnings, str(exc))
     return Parsed(path, parsed, warnings, derived=derived,
@@ -82,6 +85,9 @@ _worker: tuple[Options, frozenset[str]] | None = None
 def _init_worker(options: Options, known: frozenset[str]) -> None:
     global _worker
     _worker = (options, known)
+    # What the worker inherited from the fork server lives as long as it does: left out of
+    # every later collection (and its pages stay shared with the server).
+    gc.freeze()
 
 
 def _parse_in_worker(path: Path, since: frozenset[str]) -> Parsed:
