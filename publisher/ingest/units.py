@@ -133,6 +133,11 @@ def _units_of(start: int, lines: list[str]) -> list[Unit]:
             lines, start = lines[1:], start + 1  # the text begins on the next line
         if not lines:
             return [Unit("prose", "", start - 1, date_token=token, starts=True)]
+    elif len(lines) == 1:
+        # Most paragraphs: one line of prose, what the loop below makes of it, made directly.
+        head = lines[0].lstrip()[:1]
+        if not (head in _ITEM_HEADS or head.isdigit()):
+            return [Unit("prose", norm(lines[0]), start)]
     prose: list[str] = []
     items: list[str] = []
     raws: list[str] = []
