@@ -106,13 +106,16 @@ def child(corpus: Path, data_dir: Path, writer: str, workers: int | None) -> Non
     store = open_store(cfg)
     rss_before = _max_rss_mb(resource.RUSAGE_SELF)
     started, cpu = time.perf_counter(), time.process_time()
+    # pause_gc as `publisher import` asks for it.
     report = importer.import_paths(store, [corpus], writer=writer,  # type: ignore[arg-type]
-                                   workers=workers)
+                                   workers=workers, pause_gc=True)
     elapsed = time.perf_counter() - started
     store.close()
     # Parse workers fork from multiprocessing's fork server, a child of this process: their
     # CPU time and peak RSS reach RUSAGE_CHILDREN once it has reaped them and exited itself.
-    forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    server = getattr(forkserver, "_forkserver", None)  # private: absent, the figures omit them
+    if server is not None and hasattr(server, "_stop"):
+        server._stop()
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({
         "seconds": elapsed,

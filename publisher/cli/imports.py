@@ -20,7 +20,7 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_j
     """Import articles from text dumps, JSON Lines or Markdown files and folders."""
     report = importer.import_paths(
         app.store, paths, dry_run=dry_run, lenient=lenient, show_progress=not as_json,
-        max_bytes=int(app.cfg.imports.max_file_mb * 1024 * 1024),
+        max_bytes=int(app.cfg.imports.max_file_mb * 1024 * 1024), pause_gc=True,
     )
     if as_json:
         emit_json(report.as_dict())

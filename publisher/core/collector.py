@@ -16,6 +16,8 @@ def paused() -> Iterator[None]:
     parse. Whatever is freed by reference counting is freed as usual meanwhile; reference
     cycles made in the block (SQLAlchemy's, a few thousand objects per stored file) wait for
     the first collection after it. A parse makes none (tests/ingest/test_import_pool.py).
+    The pause is process-wide: for a process that does nothing else meanwhile (a command,
+    a parse worker), not for a service whose other threads go on.
     """
     was = gc.isenabled()
     gc.disable()

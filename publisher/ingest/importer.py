@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -82,21 +83,24 @@ def import_paths(
     store: Store, paths: Iterable[str | Path], *, dry_run: bool = False, lenient: bool = False,
     show_progress: bool = False, max_bytes: int = textio.DEFAULT_MAX_BYTES,
     now: datetime | None = None, workers: int | None = None, writer: Writer = "bulk",
+    pause_gc: bool = False,
 ) -> ImportReport:
     """Import files and folders; each file is one transaction, a rejected file stores nothing.
 
     `workers` processes parse while this one stores (None: one per CPU when the run is big
-    enough to repay starting them; 1: parse here). Workers fork from a fork server that
-    imports the caller's main module, so a script that imports with them needs the usual
-    `if __name__ == "__main__":` guard. `writer` "orm" is the article-at-a-time ORM path
-    the bulk one replaced, kept to hold the bulk one to it (tests, benchmark).
+    enough to repay starting them; 1: parse here). Workers fork from a fork server, and each
+    runs the caller's main script once, so a script that imports with them needs the usual
+    `if __name__ == "__main__":` guard. `pause_gc`: pause the cyclic garbage collector while
+    this process parses or stores a file (core/collector.py): for a command, not for a
+    service whose other threads go on meanwhile. `writer` "orm" is the article-at-a-time
+    ORM path the bulk one replaced, kept to hold the bulk one to it (tests, benchmark).
     """
     now = now or utcnow()
     files = list(expand(paths))
     report = ImportReport(dry_run=dry_run)
     with store.session() as s:
         known = set(s.scalars(select(Article.key)))
-    options = parsing.Options(lenient=lenient, max_bytes=max_bytes)
+    options = parsing.Options(lenient=lenient, max_bytes=max_bytes, pause_gc=pause_gc)
     # A dry run keeps one uncommitted session across files (and the bulk writer's overlay of
     # decisions), so that it reports what a real run would (an article repeated in a later
     # file is "unchanged", not "new").
@@ -105,7 +109,7 @@ def import_paths(
     try:
         with progress("importing", len(files), show_progress) as bar:
             for result in parsing.in_order(files, options, known, workers):
-                with collector.paused():
+                with collector.paused() if pause_gc else nullcontext():
                     report.files.append(
                         store_file(store, result, dry_run=dry_run, known=known,
                                    session=shared, now=now, writer=writer, overlay=overlay)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from publisher.core import collector
@@ -33,6 +35,9 @@ POOL_MIN_BYTES = 8 * 1024 * 1024
 class Options:
     lenient: bool
     max_bytes: int
+    # Pause the cyclic garbage collector while a file is parsed (core/collector.py): for a
+    # process that does nothing else meanwhile (a command, a parse worker), not a service.
+    pause_gc: bool = False
 
 
 @dataclass
@@ -57,7 +62,7 @@ def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -
     decisions: list[dumps.Decision] = []
     passed: set[str] = set()
     try:
-        with collector.paused():
+        with collector.paused() if options.pause_gc else nullcontext():
             parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
                                   known_titles=set(known), max_bytes=options.max_bytes,
                                   derived=derived, decisions=decisions, passed=passed)
@@ -84,7 +89,7 @@ _worker: tuple[Options, frozenset[str]] | None = None
 
 def _init_worker(options: Options, known: frozenset[str]) -> None:
     global _worker
-    _worker = (options, known)
+    _worker = (replace(options, pause_gc=True), known)  # a worker does nothing else
     # What the worker inherited from the fork server lives as long as it does: left out of
     # every later collection (and its pages stay shared with the server).
     gc.freeze()
@@ -97,17 +102,19 @@ def _parse_in_worker(path: Path, since: frozenset[str]) -> Parsed:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """Workers forked from multiprocessing's fork server, which imports the caller's main
-    module and this one once: a worker starts with both imported.
+    """Workers forked from multiprocessing's fork server, which has imported every module of
+    the package that this process has.
 
     A plain fork would copy the importer's store connections and progress thread into the
-    workers. Spawn starts each worker as a new interpreter that imports the caller's main
-    script again (for `publisher import`, the whole command line, SQLAlchemy included), which
-    was most of a worker's start-up CPU. The server stays until this process exits.
+    workers. Spawn starts each worker as a new interpreter that imports the package again,
+    most of a worker's start-up CPU. A forked worker still runs the caller's main script once
+    (Python 3.11 and 3.12 ignore a "__main__" preload), but what the script imports is
+    loaded by then. The server stays until this process exits.
     """
     context = multiprocessing.get_context("forkserver")
     # Takes effect when this process starts its fork server, that is on its first pool.
-    context.set_forkserver_preload(["__main__", __name__])
+    context.set_forkserver_preload(
+        sorted(m for m in sys.modules if m == "publisher" or m.startswith("publisher.")))
     return context
 
 
@@ -159,10 +166,7 @@ def in_order(files: list[Path], options: Options, known: set[str],
             if nxt is not None:
                 submit(nxt)
             if len(known) > len(start) + len(sent) and _stale(result, known - start - sent):
-                # Parsed again by a worker, not here: this process, which stores, is the one
-                # the run waits for, and the other workers go on with the next files.
-                result = pool.submit(_parse_in_worker, result.path,
-                                     frozenset(known - start)).result()
+                result = parse_file(result.path, options, known)
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

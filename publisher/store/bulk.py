@@ -310,10 +310,12 @@ def _memo(process: Callable[[Any], Any] | None, memo: bool) -> Callable[[Any], A
     seen: dict[Any, Any] = {}
 
     def cached(value: Any) -> Any:
+        # fold: two times of one zone an hour apart at a DST change compare equal.
+        key = (value, value.fold) if isinstance(value, datetime) else value
         try:
-            return seen[value]
+            return seen[key]
         except KeyError:
-            out = seen[value] = process(value)
+            out = seen[key] = process(value)
             return out
 
     return cached
@@ -330,6 +332,10 @@ def _executemany(conn: Connection, stmt: Insert | Update, rows: list[Row]) -> No
     """
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    if compiled.insert_prefetch or compiled.update_prefetch or compiled.escaped_bind_names:
+        # Defaults computed in Python, or names the dialect escapes: SQLAlchemy's own way.
+        conn.execute(stmt, rows)
+        return
     names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
     procs = [(n, _memo(compiled.binds[n].type._cached_bind_processor(dialect),
                        isinstance(compiled.binds[n].type, UTCDateTime))) for n in names]

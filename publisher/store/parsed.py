@@ -1,8 +1,8 @@
 """The parsed shape every importer produces, and what is derived from it alone (identity key,
 id, slug, summary, content fingerprint).
 
-Kept apart from `articles` (which saves it) so that parse workers, which only build these,
-do not import SQLAlchemy: a quarter of a worker's start and of its memory.
+Kept apart from `articles` (which saves it with SQLAlchemy): the readers in `ingest` need
+the shape and these derivations, not the database layer.
 """
 
 from __future__ import annotations

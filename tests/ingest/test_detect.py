@@ -135,3 +135,11 @@ def test_letter_runs_find_what_the_letter_pattern_finds(text: str) -> None:
     for quantifier in ("+", "{3,}"):
         runs = detect.LetterRuns(quantifier)
         assert runs(text) == re.findall(rf"[^\W\d_]{quantifier}", text)
+
+
+def test_letter_runs_agree_with_the_letter_pattern_on_every_bmp_character() -> None:
+    """Every character below U+10000, as a run of three between spaces, is a letter run for
+    the fast finder exactly when `[^\\W\\d_]` says it is a letter."""
+    text = " ".join(chr(c) * 3 for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF)
+    runs = detect.LetterRuns("{3,}")
+    assert runs(text) == re.findall(r"[^\W\d_]{3,}", text)

@@ -35,4 +35,3 @@ def test_russian_abbreviation_does_not_end_the_summary() -> None:
     )
     summary = derive_summary([Block("paragraph", lead)], limit=150)
     assert summary.endswith("по неврологии.")
-
