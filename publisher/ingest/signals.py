@@ -13,7 +13,9 @@ dumps. The signals do not depend on word lists of one file:
 - whether the candidate is a clause with a predicate (`predicate`) or a noun phrase;
 - where it stands and what it looks like: how much article precedes it (closing sections
   such as results and plans come late, after a long body, and open no new event), a question,
-  a lone numbered line, a line closed by a period, a line with its body right under it,
+  a lone numbered line, a line closed by a period (a sentence, unless its body follows on
+  the very next line: that is how briefs set their headlines), a line with its body right
+  under it,
   English headline case, and whether it repeats the form of the article's previous
   subheading (a run of questions in an interview, of numbered sections).
 
@@ -195,7 +197,9 @@ def features(
         float(lone),
         float(predicate.has_predicate(u.text, _heading_lang(u, context))),
         math.log1p(len(body)) / math.log(11),
-        float(u.period),
+        # A period line with its body right under it is a brief's headline, not a sentence:
+        # no such line was ever a subheading or a stray sentence in the annotated dumps.
+        float(u.period and u.shape != "attached"),
         float(u.shape == "attached"),
         float(u.shape == "numbered"),
         min(n_words, 20) / 20,
