@@ -23,8 +23,11 @@ dumps. The signals do not depend on word lists of one file:
   a new title rarely repeats the form of the section before it.
 
 Signals that did not help on files they were not fitted on (a speaker's quotation, a
-closing-section vocabulary, "the article has one paragraph", "a heading follows") were
-dropped: benchmarks/segmentation.py measures each change leave-one-file-out.
+closing-section vocabulary, "the article has one paragraph", "a heading follows", the
+previous paragraph looking ahead in the future tense, the lead opening with words the
+article already used, the heading's vocabulary after it against before it, words shared
+with the article's title) were dropped: benchmarks/segmentation.py measures each change
+leave-one-file-out (benchmarks/README.md keeps the log).
 """
 
 from __future__ import annotations
