@@ -374,6 +374,13 @@ _CONNECTIVES = (
     "вместе с тем", "при этом", "в свою очередь", "кроме этого", "тем не менее", "более того",
     "сонымен қатар", "сонымен бірге", "сондай-ақ", "сондай ақ", "сондықтан", "алайда",
     "бұдан бөлек", "бұдан басқа", "оған қоса", "сонымен", "дегенмен", "әрі қарай",
+    # closing and reporting frames: a paragraph that ends or attributes what was told
+    "finally", "in conclusion", "in particular", "as a result", "according to him",
+    "according to her", "according to them",
+    "в завершение", "в заключение", "в итоге", "в частности", "по словам", "по его словам",
+    "по её словам", "по ее словам", "по их словам", "по мнению", "напомним",
+    "соңында", "қорытындысында", "қорытындылай келе", "нәтижесінде", "атап айтқанда",
+    "оның айтуынша", "олардың айтуынша",
 )
 _ANAPHORA = words(
     "its it his her their they he she this these those such both another "

@@ -13,13 +13,21 @@ dumps. The signals do not depend on word lists of one file:
 - whether the candidate is a clause with a predicate (`predicate`) or a noun phrase;
 - where it stands and what it looks like: how much article precedes it (closing sections
   such as results and plans come late, after a long body, and open no new event), a question,
-  a lone numbered line, a line closed by a period, a line with its body right under it,
-  English headline case, and whether it repeats the form of the article's previous
-  subheading (a run of questions in an interview, of numbered sections).
+  a lone numbered line, a line closed by a period (a sentence, unless its body follows on
+  the very next line: that is how briefs set their headlines), a line with its body right
+  under it, English headline case;
+- whether it shares the form of its neighbours: the article's previous subheading (a run of
+  questions in an interview, of numbered sections, of short noun phrases such as "Основные
+  темы семинара" then "Отзывы участников"), or, for a numbered line, the next candidate
+  (the "1." of a run of numbered sections). Sections of one article are written in parallel;
+  a new title rarely repeats the form of the section before it.
 
 Signals that did not help on files they were not fitted on (a speaker's quotation, a
-closing-section vocabulary, "the article has one paragraph", "a heading follows") were
-dropped: benchmarks/segmentation.py measures each change leave-one-file-out.
+closing-section vocabulary, "the article has one paragraph", "a heading follows", the
+previous paragraph looking ahead in the future tense, the lead opening with words the
+article already used, the heading's vocabulary after it against before it, words shared
+with the article's title) were dropped: benchmarks/segmentation.py measures each change
+leave-one-file-out (benchmarks/README.md keeps the log).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ NAMES = (
     "long_heading", "list_follows", "back_reference", "continues", "lead_names_nothing",
     "lone_section", "predicate", "depth", "period", "attached", "numbered", "words",
     "title_case", "title_link", "same_shape", "language_switch", "closing", "known",
+    "numbered_run", "same_form",
 )
 # The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
 # by stem as segment.stems cuts them: a discourse category, the same in every article.
@@ -129,6 +138,23 @@ def baseline(us: list[Unit], idf: dict[str, float], k: int = 3, samples: int = 3
     return max(statistics.median(positive), 0.05) if positive else 0.15
 
 
+def _next_heading(us: list[Unit], i: int, limit: int = 12) -> Unit | None:
+    """The next heading candidate after `us[i]` within `limit` units; none past a date token
+    (a new article starts there anyway)."""
+    for x in us[i + 1:i + 1 + limit]:
+        if x.starts:
+            return None
+        if _heading(x):
+            return x
+    return None
+
+
+def _form(u: Unit, lang: str) -> tuple[bool, bool]:
+    """The form of a plain heading (no question, label or number): a clause or a noun
+    phrase, short or long."""
+    return predicate.has_predicate(u.text, lang), len(u.text.split()) <= 5
+
+
 def _heading_lang(u: Unit, context: Unit | None) -> str:
     """A heading is too short to detect its language alone; Cyrillic without Kazakh letters
     is Kazakh when the text around it is."""
@@ -187,6 +213,8 @@ def features(
     title_link = segment.coverage(draft.title_stems, lead, idf) if draft.title_stems else 0.0
     shape = _shape_of(u)
     previous = next((x for x in reversed(draft.units) if x.kind == "heading"), None)
+    lang = _heading_lang(u, context)
+    form = _form(u, lang)
     same_shape = bool(shape) and previous is not None and _shape_of(previous) == shape
     return [
         1.0 - min(rel, 1.5),
@@ -203,9 +231,11 @@ def features(
         float(back < 1.0 and nxt is not None and (back > 0 or opening[:1] in "—–-\"«“„")),
         float(nxt is not None and not event and not detect.names_something(lead_text)),
         float(lone),
-        float(predicate.has_predicate(u.text, _heading_lang(u, context))),
+        float(form[0]),
         math.log1p(len(body)) / math.log(11),
-        float(u.period),
+        # A period line with its body right under it is a brief's headline, not a sentence:
+        # no such line was ever a subheading or a stray sentence in the annotated dumps.
+        float(u.period and u.shape != "attached"),
         float(u.shape == "attached"),
         float(u.shape == "numbered"),
         min(n_words, 20) / 20,
@@ -217,4 +247,8 @@ def features(
         # Closing sections come after a body: weighed by how much article precedes them.
         float(u.stems[:1] != [] and u.stems[0] in _CLOSING) * min(len(body), 6) / 6,
         float(known),
+        float(u.shape == "numbered" and (ahead := _next_heading(us, i)) is not None
+              and ahead.shape == "numbered"),
+        float(not shape and previous is not None and not _shape_of(previous)
+              and _form(previous, lang) == form),
     ]

@@ -19,16 +19,15 @@ from tests.conftest import CORPUS
 from tests.ingest.test_import_bulk import _rows
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
-# A subheading the segmenter keeps, though not by far (0.42): a known title tips it.
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "heldout_ru_news.txt"
-KNOWN = "Отзывы участников"
+# A subheading the segmenter keeps, though not by far: a known title tips it.
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "heldout_kk_clinic.txt"
+KNOWN = "Аллергияның белгілері"
 EARLIER = f"""{KNOWN}
 
-Участники олимпиады рассказали, чему их научила подготовка к соревнованиям в этом году.
+Дәрігерлер көктемде аллергияның белгілері жиі байқалатынын айтады.
 
-Организаторы пообещали провести следующую олимпиаду в университетской клинике весной.
+Мамандар алғашқы белгілер пайда болғанда емханаға жүгінуге кеңес береді.
 """
-
 
 def _folder(tmp_path: Path) -> Path:
     folder = tmp_path / "run"
