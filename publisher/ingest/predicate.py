@@ -95,6 +95,7 @@ def _ru(words: list[str]) -> bool:
     return any(_ru_word(w.casefold()) for w in words)
 
 
+@lru_cache(maxsize=4096)  # a subheading is asked about again as the next one's previous
 def has_predicate(text: str, lang: str) -> bool:
     """Whether the heading `text` in `lang` (kk, ru, en) holds a verb that makes it a clause."""
     words = _WORD.findall(text)
