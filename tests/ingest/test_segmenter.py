@@ -152,18 +152,17 @@ def test_a_known_title_only_ever_pushes_towards_a_title() -> None:
     assert shipped.coef[shipped.names.index("known")] > 0
 
 
-def test_the_held_out_set_keeps_its_recorded_score() -> None:
-    """On the test set nothing is fitted on (blind4_*), the shipped weights still find the
-    article boundaries at least as well as recorded in benchmarks/README.md (F1 0.847): a
-    signal or a refit that only helps the training files shows here."""
+def test_the_held_out_sets_keep_their_recorded_scores() -> None:
+    """On the test sets nothing is fitted on, the shipped weights still find the article
+    boundaries at least as well as recorded in benchmarks/README.md (F1 0.847 on blind4_,
+    0.682 on blind5_): a signal or a refit that only helps the training files shows here."""
     bench = _bench()
-    all_cases = bench.cases()
-    boundaries = bench.Score()
+    scores = {"blind4_": bench.Score(), "blind5_": bench.Score()}
     known: set[str] = set()
-    for case in all_cases:
-        counts = bench.held_out(case)
-        scores = (boundaries, bench.Score(), bench.Score()) if counts else (
-            bench.Score(), bench.Score(), bench.Score())
-        found = bench.evaluate(case, set(known), model.load(), False, scores)
+    for case in bench.cases():
+        mine = next((s for p, s in scores.items() if case.path.name.startswith(p)), None)
+        found = bench.evaluate(case, set(known), model.load(), False,
+                               (mine or bench.Score(), bench.Score(), bench.Score()))
         known.update(normalise_key(t) for t in found)
-    assert boundaries.as_dict()["f1"] >= 0.84
+    assert scores["blind4_"].as_dict()["f1"] >= 0.84
+    assert scores["blind5_"].as_dict()["f1"] >= 0.67
