@@ -36,7 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from publisher.ingest import detect, dumps, model, signals, textio
-from publisher.store.articles import normalise_key
 from tests.ingest.test_import import SAMPLE_TITLES, SUBHEADINGS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
@@ -173,16 +172,15 @@ def cases() -> list[Case]:
             case.ys.append(int(truth))
 
         # The truth's own segmentation, so that each candidate is seen in its true context.
-        dumps.split(dumps.units(text), set(known), oracle=want, observe=observe)
-        lines = text.split("\n")
-        known.update(normalise_key(lines[n - 1]) for n in want)
+        truth = dumps.split(dumps.units(text), set(known), oracle=want, observe=observe)
+        known.update(dumps.known_titles(truth))
         out.append(case)
     return out
 
 
 def evaluate(case: Case, known: set[str], weights: model.Model, verbose: bool,
              score: tuple[Score, Score, Score]) -> list[str]:
-    """Score one file; returns the titles found (known to the files after it)."""
+    """Score one file; returns the articles found, as the files after it know them."""
     drafts = dumps.split(dumps.units(case.text), known, weights=weights)
     got = {d.line for d in drafts}
     got_subs = {(d.line, u.text) for d in drafts for u in d.units if u.kind == "heading"}
@@ -200,7 +198,7 @@ def evaluate(case: Case, known: set[str], weights: model.Model, verbose: bool,
             print(f"{name}:{n}: missed subheading {sub[:60]!r}")
         for n, sub in sorted(got_subs - case.subs):
             print(f"{name}:{n}: extra subheading {sub[:60]!r}")
-    return [d.title for d in drafts]
+    return sorted(dumps.known_titles(drafts))
 
 
 def _own_decisions(case: Case, weights: model.Model) -> tuple[list[list[float]], list[int]]:
@@ -274,7 +272,7 @@ def nested(all_cases: list[Case], only: str) -> dict[str, object]:
         counts = case.path.name.startswith(only)
         found = evaluate(case, set(known), fit(train, l2, rounds), False,
                          score if counts else (Score(), Score(), Score()))
-        known.update(normalise_key(t) for t in found)
+        known.update(found)
     return {"picks": picks, "boundaries": score[0].as_dict(),
             "subheadings": score[1].as_dict(), "subheading_lines": score[2].as_dict()}
 
@@ -315,7 +313,7 @@ def main() -> None:
             found = evaluate(case, set() if args.isolated else set(known), weights,
                              args.verbose and counts,
                              score if counts else (Score(), Score(), Score()))
-            known.update(normalise_key(t) for t in found)
+            known.update(found)
             counted += counts
         if not test_set:
             result["files"] = counted

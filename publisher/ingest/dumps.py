@@ -4,9 +4,9 @@ A dump is a run of articles: a title line, a blank line, paragraphs separated by
 Inside bodies there are subheadings that look exactly like titles, lead-in lines ending in
 ':', bullet and numbered lines. `units` reads the lines and marks every heading *candidate*;
 `signals` measures each candidate in its context and `model` weighs the signals with
-coefficients fitted on annotated dumps; a known title (seen earlier in the file or already
-in the store) is one of the signals. The admin's `# ` / `## ` markers decide without it.
-Decisions close to the threshold are reported, so that an admin can check them.
+coefficients fitted on annotated dumps; a known article (its title and lead seen earlier in
+the file or already in the store) is one of the signals. The admin's `# ` / `## ` markers
+decide without it. Decisions close to the threshold are reported, so that an admin can check them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from publisher.core.errors import InputError
 from publisher.ingest import detect, model, segment, signals
 from publisher.ingest.signals import Draft
 from publisher.ingest.units import Unit, units
-from publisher.store.parsed import Block, ParsedArticle, normalise_key
+from publisher.store.parsed import Block, ParsedArticle, known_entry
 
-__all__ = ["Decision", "Unit", "body_blocks", "parse", "split", "units"]
+__all__ = ["Decision", "Unit", "body_blocks", "known_titles", "parse", "split", "units"]
 
 THRESHOLD = 0.5
 
@@ -104,9 +104,10 @@ class _Judge:
         x = signals.features(self.us, i, draft, self.base, self.idf, known)
         return self.weights.probability(x), x
 
-    def starts_article(self, i: int, current: Draft, known: bool) -> bool:
-        """Whether candidate `i` opens a new article; `known`: its text is the title of an
-        article seen before (earlier in the file, or stored)."""
+    def starts_article(self, i: int, current: Draft, known: bool, entry: str) -> bool:
+        """Whether candidate `i` opens a new article; `known`: it and the paragraph after it
+        are the title and lead of an article seen before (earlier in the file, or stored);
+        `entry`: the two as `known_entry` writes them."""
         us = self.us
         if not current.body or i + 1 >= len(us):
             return False
@@ -126,7 +127,7 @@ class _Judge:
         if not verdict and not known and self.passed is not None and (
             self.weights.logit(x) + self.weights.weight("known") > 0
         ):
-            self.passed.add(normalise_key(us[i].text))
+            self.passed.add(entry)
         if self.decisions is not None and abs(p - THRESHOLD) < self.weights.margin:
             # A line closed by a period that is no title stays a sentence of its paragraph.
             kept = "paragraph" if us[i].period else "subheading"
@@ -135,17 +136,35 @@ class _Judge:
         return verdict
 
 
+def _lead_after(us: list[Unit], i: int, reach: int = 4) -> str:
+    """The paragraph that would lead an article opened by heading `i`: the first prose
+    within a few units (what `_blocks` makes its first paragraph, in the plain case)."""
+    for j in range(i + 1, min(i + 1 + reach, len(us))):
+        if us[j].kind == "prose" and us[j].text:
+            return us[j].text
+    return ""
+
+
+def known_titles(drafts: list[Draft]) -> set[str]:
+    """`known_entry` of each draft's title and lead, as a later file should know them."""
+    out: set[str] = set()
+    for d in drafts:
+        lead = next((u.text for u in d.units if u.kind == "prose" and u.text), "")
+        out.add(known_entry(d.title, lead))
+    return out
+
+
 def split(us: list[Unit], known: set[str] | None = None, *,
           decisions: list[Decision] | None = None, oracle: set[int] | None = None,
           observe: Observer | None = None, weights: model.Model | None = None,
           passed: set[str] | None = None) -> list[Draft]:
     """Group units into article drafts, deciding for each heading: title or subheading.
 
-    Decisions within the model's margin of the threshold go into `decisions`, and the
-    normalised text of every candidate that stayed a subheading or a sentence but would have
-    been a title had its text been a known title into `passed` (a title learnt later could
-    change only those). `weights` replaces the fitted model
-    (cross-validation fits one per held-out file).
+    `known` holds `known_entry` of the articles seen before (stored, or in earlier files).
+    Decisions within the model's margin of the threshold go into `decisions`, and the entry
+    of every candidate that stayed a subheading or a sentence but would have been a title had
+    it been known into `passed` (an article learnt later could change only those). `weights`
+    replaces the fitted model (cross-validation fits one per held-out file).
     """
     known_keys = set(known or ())
     idf = segment.idf_weights(u.stems for u in us)
@@ -166,14 +185,15 @@ def split(us: list[Unit], known: set[str] | None = None, *,
             if u.forced or u.shape == "asked":
                 is_title = u.forced == "title" or current is None
             else:
+                entry = known_entry(u.text, _lead_after(us, i))
                 is_title = current is None or judge.starts_article(
-                    i, current, has_body and normalise_key(u.text) in known_keys)
+                    i, current, has_body and entry in known_keys, entry)
             if not is_title and u.period:
                 u.kind = "prose"  # a short sentence, not a heading
         if is_title:
             current = Draft(title=u.text, line=u.line, token_date=pending,
                             title_stems=u.stems)
-            known_keys.add(normalise_key(u.text))
+            known_keys.add(known_entry(u.text, _lead_after(us, i)))
             drafts.append(current)
             pending = None
             continue

@@ -17,7 +17,8 @@ from publisher.core.console import progress
 from publisher.ingest import corrections, parsing, provenance, review, textio
 from publisher.store import articles, bulk
 from publisher.store.engine import Store
-from publisher.store.models import Article, utcnow
+from publisher.store.models import Article, ArticleText, utcnow
+from publisher.store.parsed import known_entry, lead_of
 
 SUFFIXES = {".txt", ".text", ".jsonl", ".ndjson", ".md", ".markdown"}
 # How a file's articles reach the store: set-based Core statements, or the ORM one by one.
@@ -99,7 +100,14 @@ def import_paths(
     files = list(expand(paths))
     report = ImportReport(dry_run=dry_run)
     with store.session() as s:
-        known = set(s.scalars(select(Article.key)))
+        # Each stored article's title key with the start of its lead (its source text's
+        # summary starts as its lead does): a dump's heading is that article again only
+        # with the same lead after it.
+        source = ArticleText.__table__.c
+        rows = s.execute(select(Article.key, source.summary).join(
+            ArticleText.__table__, (source.article_id == Article.id)
+            & (source.lang == Article.source_lang)))
+        known = {known_entry(key, summary or "") for key, summary in rows}
     options = parsing.Options(lenient=lenient, max_bytes=max_bytes, pause_gc=pause_gc)
     # A dry run keeps one uncommitted session across files (and the bulk writer's overlay of
     # decisions), so that it reports what a real run would (an article repeated in a later
@@ -200,7 +208,7 @@ def store_file(
             session.rollback()
         elif own:
             session.commit()
-        known.update(articles.normalise_key(a.title) for a in parsed)
+        known.update(known_entry(a.title, lead_of(a.blocks)) for a in parsed)
     except BaseException:
         if own:
             session.rollback()

@@ -1,11 +1,12 @@
 """Parsing the files of an import run, in a process pool when the run has several files.
 
 Parsing is most of an import's CPU time once storing is set-based, and files parse
-independently but for one input: the normalised titles already known (in the store, or
-stored from earlier files of the run), which make a dump's heading that repeats one a
-title. Workers parse with the titles known when the run started; the importer stores the
-results in file order, and a file whose parse could have depended on titles stored since
-(see `_stale`) is parsed again here with the full set, so results equal a serial run's.
+independently but for one input: the articles already known (in the store, or stored
+from earlier files of the run: title key and lead, `known_entry`), which make a dump's
+heading that repeats one, with its lead, a title. Workers parse with those known when the
+run started; the importer stores the results in file order, and a file whose parse could
+have depended on articles stored since (see `_stale`) is parsed again here with the full
+set, so results equal a serial run's.
 """
 
 from __future__ import annotations
@@ -75,11 +76,12 @@ def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -
 def _stale(result: Parsed, since: set[str]) -> bool:
     """Whether titles known only `since` the workers started could change this parse.
 
-    A known title weighs only in the decision on a candidate with that very text, and only
-    towards "title" (its coefficient is positive; tests/ingest/test_segmenter.py holds it
-    so): a candidate the parse made a title stays one. The parse lists the candidates that
-    stayed subheadings or sentences but that the known-title weight would have turned
-    (`passed`); it is stale when one of those is a newer title.
+    A known article weighs only in the decision on a candidate with that very heading and
+    lead (`known_entry`), and only towards "title" (its coefficient is positive;
+    tests/ingest/test_segmenter.py holds it so): a candidate the parse made a title stays
+    one. The parse lists the candidates that stayed subheadings or sentences but that the
+    known-title weight would have turned (`passed`); it is stale when one of those is a
+    newer article's entry.
     """
     return bool(since) and result.articles is not None and not result.passed.isdisjoint(since)
 

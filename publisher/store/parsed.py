@@ -70,6 +70,24 @@ def normalise_key(title: str) -> str:
     return " ".join(text.split())[:300]
 
 
+# Characters of a lead's key that identify a repeated article along with its title's key.
+LEAD_CHARS = 60
+
+
+def known_entry(title: str, lead: str) -> str:
+    """What an import remembers of an article to know a repeat of it: its title's key and
+    the start of its lead paragraph's. The same line can be one dump's title and a section
+    of another story in the next ("Отзывы участников"); only a heading followed by the same
+    lead is the stored article again. Otherwise a re-import, which knows every title from
+    the start, could split a dump differently from the first import."""
+    return f"{normalise_key(title)}|{normalise_key(lead)[:LEAD_CHARS]}"
+
+
+def lead_of(blocks: list[Block]) -> str:
+    """An article's lead: its first paragraph, as its summary starts."""
+    return next((b.text for b in blocks if b.kind == "paragraph"), "")
+
+
 def article_id(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 

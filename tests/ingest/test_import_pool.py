@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from publisher.core import config
 from publisher.ingest import detect, importer, parsing
-from publisher.store.articles import normalise_key
 from publisher.store.engine import open_store
+from publisher.store.parsed import known_entry
 from tests.conftest import CORPUS
 from tests.ingest.test_import_bulk import _rows
 
@@ -22,9 +22,13 @@ NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
 # A subheading the segmenter keeps, though not by far: a known title tips it.
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "heldout_kk_clinic.txt"
 KNOWN = "Аллергияның белгілері"
+# The paragraph under it in SAMPLE: an earlier file that has the section as an article of
+# its own, with the same lead, makes the heading that article again.
+LEAD = ("Поллиноздың ең жиі кездесетін белгілері – мұрынның бітелуі, мұрыннан су ағу, көздің "
+        "қызаруы мен жасаурауы. Кейбір науқастарда жөтел мен демікпе ұстамалары да байқалады.")
 EARLIER = f"""{KNOWN}
 
-Дәрігерлер көктемде аллергияның белгілері жиі байқалатынын айтады.
+{LEAD}
 
 Мамандар алғашқы белгілер пайда болғанда емханаға жүгінуге кеңес береді.
 """
@@ -43,13 +47,26 @@ def _folder(tmp_path: Path) -> Path:
 
 
 def test_known_title_from_an_earlier_file_changes_the_parse() -> None:
-    """The case the pool must get right exists: a title stored from an earlier file turns a
-    later file's subheading into a title."""
+    """The case the pool must get right exists: an article stored from an earlier file (the
+    same heading, the same lead) turns a later file's subheading into a title."""
     options = parsing.Options(lenient=False, max_bytes=10**8)
     alone = parsing.parse_file(SAMPLE, options, set())
-    after = parsing.parse_file(SAMPLE, options, {normalise_key(KNOWN)})
+    after = parsing.parse_file(SAMPLE, options, {known_entry(KNOWN, LEAD)})
     assert alone.articles is not None and after.articles is not None
     assert len(after.articles) == len(alone.articles) + 1
+
+
+def test_a_known_title_over_another_story_changes_nothing() -> None:
+    """The same line stored as the title of another story (another lead) leaves the
+    subheading a subheading: a re-import, which knows every stored title from the start,
+    splits a dump as its first import did."""
+    options = parsing.Options(lenient=False, max_bytes=10**8)
+    alone = parsing.parse_file(SAMPLE, options, set())
+    other = parsing.parse_file(SAMPLE, options, {
+        known_entry(KNOWN, "Дәрігерлер көктемде аллергияның белгілері жиі байқалатынын айтады."),
+    })
+    assert alone.articles is not None and other.articles is not None
+    assert [a.title for a in other.articles] == [a.title for a in alone.articles]
 
 
 def test_pool_stores_what_a_serial_run_stores(
