@@ -80,7 +80,12 @@ def known_entry(title: str, lead: str) -> str:
     of another story in the next ("Отзывы участников"); only a heading followed by the same
     lead is the stored article again. Otherwise a re-import, which knows every title from
     the start, could split a dump differently from the first import."""
-    return f"{normalise_key(title)}|{normalise_key(lead)[:LEAD_CHARS]}"
+    # The key of a prefix starts as the key of the whole (unless the prefix is nearly all
+    # punctuation): no need to normalise a long paragraph for its first 60 characters.
+    start = normalise_key(lead[:4 * LEAD_CHARS])
+    if len(start) <= LEAD_CHARS and len(lead) > 4 * LEAD_CHARS:
+        start = normalise_key(lead)
+    return f"{normalise_key(title)}|{start[:LEAD_CHARS]}"
 
 
 def lead_of(blocks: list[Block]) -> str:

@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.store.parsed import Block, ParsedArticle, TextInput, blocks_text, fingerprint
+from publisher.store.parsed import (
+    LEAD_CHARS,
+    Block,
+    ParsedArticle,
+    TextInput,
+    blocks_text,
+    fingerprint,
+    known_entry,
+    normalise_key,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -41,3 +50,11 @@ def test_fingerprint_is_the_hash_of_the_sorted_json(
         json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
     assert fingerprint(parsed) == want
     assert fingerprint(parsed, blocks_text([b.as_dict() for b in blocks])) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=st.text(max_size=30), lead=st.text(max_size=600))
+def test_a_known_entry_keys_the_start_of_the_whole_lead(title: str, lead: str) -> None:
+    """Normalising only the start of a long lead gives the entry the whole lead would."""
+    assert known_entry(title, lead) == (
+        f"{normalise_key(title)}|{normalise_key(lead)[:LEAD_CHARS]}")
