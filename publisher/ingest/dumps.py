@@ -19,7 +19,13 @@ from publisher.core.errors import InputError
 from publisher.ingest import detect, model, segment, signals
 from publisher.ingest.signals import Draft
 from publisher.ingest.units import Unit, units
-from publisher.store.parsed import Block, ParsedArticle, known_entry
+from publisher.store.parsed import (
+    Block,
+    ParsedArticle,
+    known_entry,
+    normalise_key,
+    title_of_entry,
+)
 
 __all__ = ["Decision", "Unit", "body_blocks", "known_titles", "parse", "split", "units"]
 
@@ -104,10 +110,9 @@ class _Judge:
         x = signals.features(self.us, i, draft, self.base, self.idf, known)
         return self.weights.probability(x), x
 
-    def starts_article(self, i: int, current: Draft, known: bool, entry: str) -> bool:
+    def starts_article(self, i: int, current: Draft, known: bool) -> bool:
         """Whether candidate `i` opens a new article; `known`: it and the paragraph after it
-        are the title and lead of an article seen before (earlier in the file, or stored);
-        `entry`: the two as `known_entry` writes them."""
+        are the title and lead of an article seen before (earlier in the file, or stored)."""
         us = self.us
         if not current.body or i + 1 >= len(us):
             return False
@@ -127,7 +132,7 @@ class _Judge:
         if not verdict and not known and self.passed is not None and (
             self.weights.logit(x) + self.weights.weight("known") > 0
         ):
-            self.passed.add(entry)
+            self.passed.add(known_entry(us[i].text, _lead_after(us, i)))
         if self.decisions is not None and abs(p - THRESHOLD) < self.weights.margin:
             # A line closed by a period that is no title stays a sentence of its paragraph.
             kept = "paragraph" if us[i].period else "subheading"
@@ -167,6 +172,7 @@ def split(us: list[Unit], known: set[str] | None = None, *,
     replaces the fitted model (cross-validation fits one per held-out file).
     """
     known_keys = set(known or ())
+    known_heads = {title_of_entry(e) for e in known_keys}
     idf = segment.idf_weights(u.stems for u in us)
     judge = _Judge(us, idf, signals.baseline(us, idf), weights or model.load(), decisions,
                    oracle, observe, passed)
@@ -185,15 +191,17 @@ def split(us: list[Unit], known: set[str] | None = None, *,
             if u.forced or u.shape == "asked":
                 is_title = u.forced == "title" or current is None
             else:
-                entry = known_entry(u.text, _lead_after(us, i))
-                is_title = current is None or judge.starts_article(
-                    i, current, has_body and entry in known_keys, entry)
+                # The lead is looked at only for a heading whose text is a known title.
+                seen = has_body and normalise_key(u.text) in known_heads and (
+                    known_entry(u.text, _lead_after(us, i)) in known_keys)
+                is_title = current is None or judge.starts_article(i, current, seen)
             if not is_title and u.period:
                 u.kind = "prose"  # a short sentence, not a heading
         if is_title:
             current = Draft(title=u.text, line=u.line, token_date=pending,
                             title_stems=u.stems)
             known_keys.add(known_entry(u.text, _lead_after(us, i)))
+            known_heads.add(normalise_key(u.text))
             drafts.append(current)
             pending = None
             continue

@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from publisher.store.parsed import (
@@ -53,8 +53,15 @@ def test_fingerprint_is_the_hash_of_the_sorted_json(
 
 
 @settings(max_examples=200, deadline=None)
-@given(title=st.text(max_size=30), lead=st.text(max_size=600))
-def test_a_known_entry_keys_the_start_of_the_whole_lead(title: str, lead: str) -> None:
-    """Normalising only the start of a long lead gives the entry the whole lead would."""
-    assert known_entry(title, lead) == (
-        f"{normalise_key(title)}|{normalise_key(lead)[:LEAD_CHARS]}")
+@given(title=st.text(max_size=30), lead=st.text(max_size=600), tail=st.text(max_size=50))
+def test_a_known_entry_keys_the_title_and_the_start_of_the_lead(
+    title: str, lead: str, tail: str,
+) -> None:
+    """An entry is the title's key and the start of the lead: what follows the first 60
+    characters of the lead's key does not count, a different start does."""
+    entry = known_entry(title, lead)
+    assert entry.partition("|")[0] == normalise_key(title)
+    if len(normalise_key(lead)) > LEAD_CHARS:
+        assert known_entry(title, lead + " " + tail) == entry
+    assume(not normalise_key(lead).startswith("другое"))
+    assert known_entry(title, "Другое начало. " + lead) != entry
