@@ -75,11 +75,12 @@ LEAD_CHARS = 60
 
 
 def known_entry(title: str, lead: str) -> str:
-    """What an import remembers of an article to know a repeat of it: its title's key and
-    a short hash of the start of its lead paragraph's. The same line can be one dump's title
-    and a section of another story in the next ("Отзывы участников"); only a heading followed
-    by the same lead is the stored article again. Otherwise a re-import, which knows every
-    title from the start, could split a dump differently from the first import."""
+    """What an import remembers of an article to know a repeat of it: its title's key and a
+    short hash of the first 60 characters of its lead paragraph. The same line can be one
+    dump's title and a section of another story in the next ("Отзывы участников"); only a
+    heading followed by the same lead is the stored article again. Otherwise a re-import,
+    which knows every title from the start, could split a dump differently from the first
+    import."""
     return f"{normalise_key(title)}|{_lead_hash(lead)}"
 
 
@@ -89,14 +90,9 @@ def title_of_entry(entry: str) -> str:
 
 
 def _lead_hash(lead: str) -> str:
-    # The key of a prefix starts as the key of the whole (unless the prefix is nearly all
-    # punctuation): no need to normalise a long paragraph for its first 60 characters. Not
-    # through normalise_key's cache, which is for titles.
-    normalise = normalise_key.__wrapped__
-    start = normalise(lead[:4 * LEAD_CHARS])
-    if len(start) <= LEAD_CHARS and len(lead) > 4 * LEAD_CHARS:
-        start = normalise(lead)
-    return hashlib.blake2b(start[:LEAD_CHARS].encode(), digest_size=6).hexdigest()
+    # The lead as written: a repeated article repeats it, and a stored article's summary
+    # starts with it (derive_summary cuts only after 100 characters).
+    return hashlib.blake2b(lead[:LEAD_CHARS].encode(), digest_size=6).hexdigest()
 
 
 def lead_of(blocks: list[Block]) -> str:
