@@ -5,8 +5,8 @@ independently but for one input: the articles already known (in the store, or st
 from earlier files of the run: title key and lead, `known_entry`), which make a dump's
 heading that repeats one, with its lead, a title. Workers parse with those known when the
 run started; the importer stores the results in file order, and a file whose parse could
-have depended on articles stored since (see `_stale`) is parsed again here with the full
-set, so results equal a serial run's.
+have depended on articles stored since (see `_stale`) is parsed again with the full set,
+so results equal a serial run's.
 """
 
 from __future__ import annotations
@@ -172,7 +172,9 @@ def in_order(files: list[Path], options: Options, known: set[str],
             if nxt is not None:
                 submit(nxt)
             if len(added) > sent and _stale(result, set(added[sent:])):
-                result = parse_file(result.path, options, known)
+                # Parsed again by a worker: it has the dictionaries loaded, which this
+                # process would otherwise load for one file (about 25 MB).
+                result = pool.submit(_parse_in_worker, result.path, "\n".join(added)).result()
             yield result
             fresh = known - seen  # what the caller stored of this file
             seen |= fresh

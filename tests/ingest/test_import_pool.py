@@ -73,23 +73,25 @@ def test_pool_stores_what_a_serial_run_stores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two workers and a file made stale by an earlier one give the same report and the same
-    rows as parsing in this process; the stale file is parsed again here."""
+    rows as parsing in this process; the stale file, and only it, is parsed again."""
     folder = _folder(tmp_path)
     serial = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v1")}))
     pooled = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v2")}))
     try:
         a = importer.import_paths(serial, [folder], now=NOW, workers=1)
-        here: list[Path] = []
-        original = parsing.parse_file
+        stale: list[Path] = []
+        original = parsing._stale
 
-        def counted(path: Path, *args: object) -> parsing.Parsed:
-            here.append(path)
-            return original(path, *args)  # type: ignore[arg-type]
+        def counted(result: parsing.Parsed, since: set[str]) -> bool:
+            if original(result, since):
+                stale.append(result.path)
+                return True
+            return False
 
-        monkeypatch.setattr(parsing, "parse_file", counted)
+        monkeypatch.setattr(parsing, "_stale", counted)
         b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
         assert b.as_dict() == a.as_dict()
-        assert [p.name for p in here] == ["b_sample.txt"]
+        assert [p.name for p in stale] == ["b_sample.txt"]
         assert _rows(pooled) == _rows(serial)
         assert b.totals()["rejected"] == 1
     finally:
