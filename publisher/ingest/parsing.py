@@ -118,8 +118,10 @@ def _context() -> multiprocessing.context.BaseContext:
     """
     context = multiprocessing.get_context("forkserver")
     # Takes effect when this process starts its fork server, that is on its first pool.
+    # list() first: another thread (the service's web server) may import meanwhile.
+    loaded = list(sys.modules)
     context.set_forkserver_preload(
-        sorted(m for m in sys.modules if m == "publisher" or m.startswith("publisher.")))
+        sorted(m for m in loaded if m == "publisher" or m.startswith("publisher.")))
     return context
 
 
