@@ -103,10 +103,9 @@ def import_paths(
         # Each stored article's title key with the start of its lead (its source text's
         # summary starts as its lead does): a dump's heading is that article again only
         # with the same lead after it.
-        source = ArticleText.__table__.c
-        rows = s.execute(select(Article.key, source.summary).join(
-            ArticleText.__table__, (source.article_id == Article.id)
-            & (source.lang == Article.source_lang)))
+        rows = s.execute(select(Article.key, ArticleText.summary).join(
+            ArticleText, (ArticleText.article_id == Article.id)
+            & (ArticleText.lang == Article.source_lang)))
         known = {known_entry(key, summary or "") for key, summary in rows}
     options = parsing.Options(lenient=lenient, max_bytes=max_bytes, pause_gc=pause_gc)
     # A dry run keeps one uncommitted session across files (and the bulk writer's overlay of

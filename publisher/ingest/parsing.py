@@ -174,8 +174,8 @@ def in_order(files: list[Path], options: Options, known: set[str],
             if nxt is not None:
                 submit(nxt)
             if len(added) > sent and _stale(result, set(added[sent:])):
-                # Parsed again by a worker: it has the dictionaries loaded, which this
-                # process would otherwise load for one file (about 25 MB).
+                # Parsed again by a worker: it has pymorphy3's dictionaries loaded, which
+                # this process would otherwise load for one file (20-30 MB of memory).
                 result = pool.submit(_parse_in_worker, result.path, "\n".join(added)).result()
             yield result
             fresh = known - seen  # what the caller stored of this file

@@ -120,6 +120,13 @@ def _paragraphs(text: str) -> list[tuple[int, list[str]]]:
     return out
 
 
+def _may_list(line: str) -> bool:
+    """Whether the line's first character could open a marker, a bullet, a number or a dash:
+    only such lines go through those patterns (\\s and str.lstrip agree on what a space is)."""
+    head = line.lstrip()[:1]
+    return head in _ITEM_HEADS or head.isdigit()
+
+
 def _units_of(start: int, lines: list[str]) -> list[Unit]:
     """Split one paragraph into prose runs and item runs (lead-in + bullets share a paragraph)."""
     out: list[Unit] = []
@@ -133,11 +140,9 @@ def _units_of(start: int, lines: list[str]) -> list[Unit]:
             lines, start = lines[1:], start + 1  # the text begins on the next line
         if not lines:
             return [Unit("prose", "", start - 1, date_token=token, starts=True)]
-    elif len(lines) == 1:
+    elif len(lines) == 1 and not _may_list(lines[0]):
         # Most paragraphs: one line of prose, what the loop below makes of it, made directly.
-        head = lines[0].lstrip()[:1]
-        if not (head in _ITEM_HEADS or head.isdigit()):
-            return [Unit("prose", norm(lines[0]), start)]
+        return [Unit("prose", norm(lines[0]), start)]
     prose: list[str] = []
     items: list[str] = []
     raws: list[str] = []
@@ -161,10 +166,7 @@ def _units_of(start: int, lines: list[str]) -> list[Unit]:
     for offset, raw in enumerate(lines):
         n = start + offset
         kind = body = ""
-        head = raw.lstrip()[:1]
-        # Only a line whose first character could open a marker, a bullet, a number or a dash
-        # goes through the patterns (\s and str.lstrip agree on what a space is).
-        listed = head in _ITEM_HEADS or head.isdigit()
+        listed = _may_list(raw)
         marked = _MARKER.match(raw) if listed else None
         if marked:
             flush_items()
