@@ -103,7 +103,7 @@ def language(text: str, default: str = "en") -> str:
     # Russian has none of these letters; one in ~200 Cyrillic letters is already rare noise.
     if kk_letters * 200 >= cyr and kk_letters >= 2:
         return "kk"
-    words = [w.casefold() for w in _words(sample)]
+    words = list(map(str.casefold, _words(sample)))
     kk = sum(map(_KK_WORDS.__contains__, words))
     ru = sum(map(_RU_WORDS.__contains__, words))
     if kk_letters and kk >= ru:
@@ -129,7 +129,7 @@ def clear_language(text: str, min_letters: int = 40) -> str | None:
     cyr, lat, kk_letters = _letter_counts(sample)
     if cyr + lat < min_letters:
         return None
-    found = [w.casefold() for w in _words(sample)]
+    found = list(map(str.casefold, _words(sample)))
     if lat >= 2 * cyr:
         return "en" if sum(w in _EN_WORDS for w in found) >= 2 else None
     if cyr < 2 * lat:

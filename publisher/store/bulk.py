@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, Update, bindparam, insert, select, update
@@ -337,14 +338,17 @@ def _executemany(conn: Connection, stmt: Insert | Update, rows: list[Row]) -> No
         conn.execute(stmt, rows)
         return
     names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
-    procs = [(n, _memo(compiled.binds[n].type._cached_bind_processor(dialect),
-                       isinstance(compiled.binds[n].type, UTCDateTime))) for n in names]
-    if compiled.positional:
-        params: list[Any] = [
-            tuple(p(row[n]) if p else row[n] for n, p in procs) for row in rows
-        ]
-    else:
-        params = [{n: p(row[n]) if p else row[n] for n, p in procs} for row in rows]
+    procs = [(i, p) for i, n in enumerate(names)
+             if (p := _memo(compiled.binds[n].type._cached_bind_processor(dialect),
+                            isinstance(compiled.binds[n].type, UTCDateTime))) is not None]
+    # The row's values in C (itemgetter), then only the columns that have a processor.
+    values = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    params: list[Any] = []
+    for row in rows:
+        got = list(values(row))
+        for i, p in procs:
+            got[i] = p(got[i])
+        params.append(tuple(got) if compiled.positional else dict(zip(names, got, strict=True)))
     conn.exec_driver_sql(compiled.string, params)
 
 

@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from json.encoder import encode_basestring as _json_str  # json.dumps' own, for str
 from typing import Literal
 
 BLOCK_KINDS = ("paragraph", "heading", "list")
@@ -180,6 +181,14 @@ def fingerprint(parsed: ParsedArticle, blocks: str | None = None) -> str:
         blocks = blocks_text([b.as_dict() for b in parsed.blocks])
     # json.dumps(payload, ensure_ascii=False, sort_keys=True), written out around the blocks'
     # text: the keys in sorted order, and a block's own keys ("kind", "text") already are.
+    if not parsed.categories and not parsed.translations:
+        # A dump's article (no categories, no translations): its three strings through
+        # json's own string encoder, without building and sorting a dict each time.
+        when = _json_str(parsed.date.isoformat()) if parsed.date else "null"
+        raw = (f'{{"blocks": {blocks}, "categories": [], "date": {when}, '
+               f'"lang": {_json_str(parsed.lang)}, "title": {_json_str(parsed.title)}, '
+               '"translations": {}}').encode()
+        return hashlib.sha256(raw).hexdigest()
     rest = {
         "categories": parsed.categories,
         "date": parsed.date.isoformat() if parsed.date else None,
