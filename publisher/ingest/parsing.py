@@ -30,6 +30,7 @@ from publisher.store.parsed import ParsedArticle
 # Below this many bytes in a run (about 2 s of parsing), starting the fork server (a fresh
 # interpreter that imports the package, ~0.5 s of CPU) and its workers gains too little.
 POOL_MIN_BYTES = 8 * 1024 * 1024
+AHEAD = 1  # files in flight beyond one per worker
 
 
 @dataclass(frozen=True)
@@ -165,19 +166,21 @@ def in_order(files: list[Path], options: Options, known: set[str],
         def submit(path: Path) -> None:
             running.append((pool.submit(_parse_in_worker, path, "\n".join(added)), len(added)))
 
-        for _, path in zip(range(size + 1), todo, strict=False):
+        for _, path in zip(range(size + AHEAD), todo, strict=False):
             submit(path)
         while running:
             future, sent = running.popleft()
             result = future.result()
-            nxt = next(todo, None)
-            if nxt is not None:
-                submit(nxt)
+            again: Future[Parsed] | None = None
             if len(added) > sent and _stale(result, set(added[sent:])):
                 # Parsed again by a worker: it has pymorphy3's dictionaries loaded, which
                 # this process would otherwise load for one file (20-30 MB of memory).
-                result = pool.submit(_parse_in_worker, result.path, "\n".join(added)).result()
-            yield result
+                # Queued before the next file, which would otherwise delay it by a parse.
+                again = pool.submit(_parse_in_worker, result.path, "\n".join(added))
+            nxt = next(todo, None)
+            if nxt is not None:
+                submit(nxt)
+            yield result if again is None else again.result()
             fresh = known - seen  # what the caller stored of this file
             seen |= fresh
             added.extend(fresh)
