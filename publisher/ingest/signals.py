@@ -16,6 +16,9 @@ dumps. The signals do not depend on word lists of one file:
   a lone numbered line, a line closed by a period (a sentence, unless its body follows on
   the very next line: that is how briefs set their headlines), a line with its body right
   under it, English headline case;
+- how long its section runs (`section_prose`): the paragraphs under it before the next
+  heading or date token; an article's first section (lead, background, quotes) runs on, a
+  section inside one is often a paragraph or two before the next subheading;
 - whether it shares the form of its neighbours: the article's previous subheading (a run of
   questions in an interview, of numbered sections, of short noun phrases such as "Основные
   темы семинара" then "Отзывы участников"), or, for a numbered line, the next candidate
@@ -49,7 +52,7 @@ NAMES = (
     "long_heading", "list_follows", "back_reference", "continues", "lead_names_nothing",
     "lone_section", "predicate", "depth", "period", "attached", "numbered", "words",
     "title_case", "title_link", "same_shape", "language_switch", "closing", "known",
-    "numbered_run", "same_form",
+    "numbered_run", "same_form", "section_prose",
 )
 # The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
 # by stem as segment.stems cuts them: a discourse category, the same in every article.
@@ -146,6 +149,17 @@ def _next_heading(us: list[Unit], i: int, limit: int = 12) -> Unit | None:
         if _heading(x):
             return x
     return None
+
+
+def _section_prose(us: list[Unit], i: int, limit: int = 12) -> int:
+    """The paragraphs under heading `us[i]`: prose units before the next heading, a date
+    token or the end, within `limit` units."""
+    n = 0
+    for x in us[i + 1:i + 1 + limit]:
+        if x.starts or _heading(x):
+            break
+        n += _prose(x)
+    return n
 
 
 def _form(u: Unit, lang: str) -> tuple[bool, bool]:
@@ -250,4 +264,7 @@ def features(
               and ahead.shape == "numbered"),
         float(not shape and previous is not None and not _shape_of(previous)
               and _form(previous, lang) == form),
+        # An article's first section runs on (lead, background, quotes); a section inside
+        # one is often a paragraph or two before the next subheading.
+        min(_section_prose(us, i), 6) / 6,
     ]
