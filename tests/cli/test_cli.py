@@ -12,8 +12,12 @@ from publisher.cli.main import main
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    # Through Click's own listing: the top group loads each command's module on demand.
+    ctx = click.Context(group)
     found: list[tuple[str, ...]] = []
-    for name, command in sorted(group.commands.items()):
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         found.append((*prefix, name))
         if isinstance(command, click.Group):
             found.extend(_commands(command, (*prefix, name)))
@@ -26,6 +30,23 @@ def test_every_command_accepts_dash_h(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(main, [*path, "-h"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "Usage:" in result.output
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    """`publisher import` loads the import command and what it uses, not the web server,
+    the scheduler or the mailer: each command starts without paying for the others."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from publisher.cli.main import main; "
+            "main.get_command(None, 'import'); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(("
+            "'publisher.cli.', 'starlette', 'apscheduler', 'aiosmtplib')))))")
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                            text=True).stdout.split()
+    assert "publisher.cli.imports" in loaded
+    assert not [m for m in loaded if m.startswith(("starlette", "apscheduler", "aiosmtplib"))]
+    assert "publisher.cli.send" not in loaded
 
 
 def test_unusable_data_dir_is_one_line_with_a_hint(tmp_path: Path) -> None:
