@@ -107,22 +107,33 @@ def _parse_in_worker(path: Path, since: str) -> Parsed:
     return parse_file(path, options, start.union(since.split("\n")) if since else start)
 
 
+def preload(loaded: list[str]) -> list[str]:
+    """The modules the fork server imports before it forks a worker.
+
+    A forked worker runs the caller's main script once more (Python 3.11 and 3.12 ignore a
+    "__main__" preload; `python -m publisher` runs nothing), so what that script imports has
+    to be loaded by then. Under the command line that is the command group, whose commands
+    load lazily: the parser and the group are enough, and the server starts in a quarter of
+    the time it takes to import the storing side (SQLAlchemy) it would not use. Under another
+    script (a benchmark, a program that embeds the importer), every module of the package
+    that this process has.
+    """
+    if "publisher.cli.main" in loaded:
+        return ["publisher.cli.main", __name__]
+    return sorted(m for m in loaded if m == "publisher" or m.startswith("publisher."))
+
+
 def _context() -> multiprocessing.context.BaseContext:
-    """Workers forked from multiprocessing's fork server, which has imported every module of
-    the package that this process has.
+    """Workers forked from multiprocessing's fork server, preloaded with what they need.
 
     A plain fork would copy the importer's store connections and progress thread into the
     workers. Spawn starts each worker as a new interpreter that imports the package again,
-    most of a worker's start-up CPU. A forked worker still runs the caller's main script once
-    (Python 3.11 and 3.12 ignore a "__main__" preload), but what the script imports is
-    loaded by then. The server stays until this process exits.
+    most of a worker's start-up CPU. The server stays until this process exits.
     """
     context = multiprocessing.get_context("forkserver")
     # Takes effect when this process starts its fork server, that is on its first pool.
     # list() first: another thread (the service's web server) may import meanwhile.
-    loaded = list(sys.modules)
-    context.set_forkserver_preload(
-        sorted(m for m in loaded if m == "publisher" or m.startswith("publisher.")))
+    context.set_forkserver_preload(preload(list(sys.modules)))
     return context
 
 

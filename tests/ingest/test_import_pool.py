@@ -133,3 +133,13 @@ def test_a_parse_leaves_no_reference_cycles() -> None:
             assert gc.collect() == 0, path.name
     finally:
         gc.enable()
+
+
+def test_the_fork_server_preloads_only_what_a_worker_runs() -> None:
+    """Under the command line the fork server imports the command group (which a worker runs
+    again, and whose commands load lazily) and the parser, not the storing side; under any
+    other main script, every module of the package that the caller has."""
+    loaded = ["publisher", "publisher.cli.main", "publisher.store.bulk", "sqlalchemy"]
+    assert parsing.preload(loaded) == ["publisher.cli.main", "publisher.ingest.parsing"]
+    assert parsing.preload(["sqlalchemy", "publisher.store.bulk", "publisher"]) == [
+        "publisher", "publisher.store.bulk"]
