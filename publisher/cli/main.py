@@ -10,9 +10,9 @@ from publisher import __version__
 from publisher.cli.app import CONTEXT, App, Group
 
 # Each command's module, imported when that command runs (or when help lists them all):
-# a command loads only what it uses, so `publisher import` starts in a third of the time,
-# and its parse workers, which fork from a server preloaded with the modules this process
-# has, start sooner too.
+# a command loads only what it uses (`publisher import` 0.4 s of imports instead of 0.62 s
+# for every command's), and the import's parse workers re-run no more than this group
+# (ingest/parsing.preload).
 _MODULES = {
     "articles": "articles", "bounces": "bounces", "demo": "demo", "digest": "digest",
     "import": "imports", "run": "run", "send": "send", "serve": "serve", "site": "site",
@@ -22,6 +22,8 @@ _MODULES = {
 
 
 class _Commands(Group):
+    """The command group, each command loaded from its module on first use."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*_MODULES, *self.commands})
 
