@@ -65,6 +65,11 @@ class Group(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # A group run with nothing after it: its help, laid out (not folded into one
+            # error line), on stderr with exit 2 as Click itself does.
+            click.echo(exc.format_message(), err=True)
+            sys.exit(2)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "publisher"
             _fail(f"{exc.format_message()} (hint: `{where} -h` shows the usage)", 2)

@@ -32,6 +32,19 @@ def test_every_command_accepts_dash_h(path: tuple[str, ...]) -> None:
     assert "Usage:" in result.output
 
 
+def test_a_group_without_a_command_prints_its_help() -> None:
+    """`publisher`, or `publisher articles`, with nothing after it prints that group's help
+    laid out over its lines, its commands listed (not folded into one error line), and
+    exits 2."""
+    for args in ([], ["articles"]):
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 2
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith("Usage: ")
+        assert "Commands:" in lines
+        assert not result.stderr.startswith("publisher: error")
+
+
 def test_a_command_loads_only_its_own_module() -> None:
     """`publisher import` loads the import command and what it uses, not the web server,
     the scheduler or the mailer: each command starts without paying for the others."""
