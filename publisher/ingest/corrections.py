@@ -27,6 +27,7 @@ from publisher.ingest import detect
 from publisher.store.articles import Block, ParsedArticle, fingerprint, normalise_key
 from publisher.store.engine import Store
 from publisher.store.models import Correction
+from publisher.store.parsed import lead_of
 
 MERGE, SPLIT = "merge", "split"
 _SHOWN = 60
@@ -61,7 +62,7 @@ def seam_index(blocks: Sequence[Block], seam: str) -> int | None:
 def stated_date(blocks: Sequence[Block]) -> date | None:
     """The full date the lead paragraph states, as the dump reader dates an article (a day
     and month without a year is left to the article it was cut from)."""
-    lead = next((b.text for b in blocks if b.kind == "paragraph"), "")
+    lead = lead_of(blocks)
     return detect.find_date(lead)
 
 

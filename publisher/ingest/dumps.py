@@ -12,6 +12,7 @@ decide without it. Decisions close to the threshold are reported, so that an adm
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,6 +24,7 @@ from publisher.store.parsed import (
     Block,
     ParsedArticle,
     known_entry,
+    lead_of,
     normalise_key,
     title_of_entry,
 )
@@ -159,7 +161,7 @@ def known_titles(drafts: list[Draft]) -> set[str]:
     return out
 
 
-def split(us: list[Unit], known: set[str] | None = None, *,
+def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
           decisions: list[Decision] | None = None, oracle: set[int] | None = None,
           observe: Observer | None = None, weights: model.Model | None = None,
           passed: set[str] | None = None) -> list[Draft]:
@@ -214,7 +216,7 @@ def split(us: list[Unit], known: set[str] | None = None, *,
     return [d for d in drafts if d.units or not d.derived]
 
 
-def parse(text: str, origin: str, known_titles: set[str] | None = None,
+def parse(text: str, origin: str, known_titles: AbstractSet[str] | None = None,
           derived: set[str] | None = None, decisions: list[Decision] | None = None,
           passed: set[str] | None = None) -> list[ParsedArticle]:
     """Articles of one dump, in file order (repeats included: saving makes them one).
@@ -231,7 +233,7 @@ def parse(text: str, origin: str, known_titles: set[str] | None = None,
         blocks = _blocks(d.units)
         if not blocks:
             continue
-        lead = next((b.text for b in blocks if b.kind == "paragraph"), "")
+        lead = lead_of(blocks)
         stated = d.token_date or detect.find_date(lead)
         sample = " ".join([d.title, *(b.text for b in blocks[:6])])
         out.append(

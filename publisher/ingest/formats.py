@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from publisher.ingest import dumps, jsonl, markdown, textio
@@ -13,17 +14,18 @@ MARKDOWN = {".md", ".markdown"}
 
 def read(
     path: Path, *, lenient: bool = False, warnings: list[str] | None = None,
-    known_titles: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
+    known_titles: AbstractSet[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
     derived: set[str] | None = None, decisions: list[dumps.Decision] | None = None,
     passed: set[str] | None = None,
 ) -> list[ParsedArticle]:
     """Parse `path`; raises InputError naming the file (and byte offset or line) when rejected.
 
-    `known_titles` (normalised keys of titles already in the store) help a dump tell a
-    repeated article's title from a subheading. The origins of articles whose title was made
-    from their first sentence (only dumps have title-less articles) go into `derived`, and a
-dump's title-or-subheading calls close to the threshold into `decisions` and the heading
-candidates that did not become titles into `passed`.
+    `known_titles` (`known_entry` of the articles already known: title key and lead, read
+    only) help a dump tell a repeated article's title from a subheading. The origins of
+    articles whose title was made from their first sentence (only dumps have title-less
+    articles) go into `derived`, and a dump's title-or-subheading calls close to the
+    threshold into `decisions` and the heading candidates that did not become titles into
+    `passed`.
     """
     sink = warnings if warnings is not None else []
     text = textio.read_text(path, lenient=lenient, warnings=sink, max_bytes=max_bytes)

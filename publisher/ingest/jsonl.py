@@ -15,7 +15,7 @@ from publisher import LANGUAGES
 from publisher.core.errors import InputError
 from publisher.ingest import detect, dumps
 from publisher.ingest.textio import clean
-from publisher.store.parsed import BLOCK_KINDS, Block, ParsedArticle, TextInput
+from publisher.store.parsed import BLOCK_KINDS, Block, ParsedArticle, TextInput, lead_of
 
 _HINT = "one JSON object per line with at least title and body (or blocks)"
 
@@ -119,7 +119,7 @@ def article(obj: Any, origin: str) -> ParsedArticle:
     slug = obj.get("slug")
     stated = parse_date(obj.get("date"))
     if stated is None:
-        lead = next((b.text for b in blocks if b.kind == "paragraph"), "")
+        lead = lead_of(blocks)
         day = detect.find_date(lead)
         stated = detect.at_noon(day) if day else None
     return ParsedArticle(

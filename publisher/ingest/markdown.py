@@ -17,7 +17,7 @@ from publisher import LANGUAGES
 from publisher.core.errors import InputError
 from publisher.ingest import detect
 from publisher.ingest.jsonl import BadField, parse_date
-from publisher.store.parsed import Block, ParsedArticle
+from publisher.store.parsed import Block, ParsedArticle, lead_of
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
@@ -136,7 +136,7 @@ def parse(text: str, origin: str) -> list[ParsedArticle]:
         except BadField as exc:
             raise InputError(f"{origin}: {exc}", _HINT) from None
     if stated is None:
-        day = detect.find_date(next((b.text for b in blocks if b.kind == "paragraph"), ""))
+        day = detect.find_date(lead_of(blocks))
         stated = detect.at_noon(day) if day else None
     cats = meta.get("categories", [])
     categories = [cats] if isinstance(cats, str) else list(cats)

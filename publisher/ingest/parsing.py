@@ -66,7 +66,7 @@ def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -
     try:
         with collector.paused() if options.pause_gc else nullcontext():
             parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
-                                  known_titles=set(known), max_bytes=options.max_bytes,
+                                  known_titles=known, max_bytes=options.max_bytes,
                                   derived=derived, decisions=decisions, passed=passed)
     except InputError as exc:
         return Parsed(path, None, warnings, str(exc))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from publisher.ingest import detect
-from publisher.store.parsed import ParsedArticle
+from publisher.store.parsed import ParsedArticle, lead_of
 
 _SHOWN_TITLE = 60
 
@@ -41,7 +41,7 @@ def _short(title: str) -> str:
 
 
 def _lead(art: ParsedArticle) -> str:
-    return next((b.text for b in art.blocks if b.kind == "paragraph"), "")
+    return lead_of(art.blocks)
 
 
 def _closest(found: detect.DayMonth, ref: date) -> date | None:

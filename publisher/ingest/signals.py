@@ -140,26 +140,18 @@ def baseline(us: list[Unit], idf: dict[str, float], k: int = 3, samples: int = 3
     return max(statistics.median(positive), 0.05) if positive else 0.15
 
 
-def _next_heading(us: list[Unit], i: int, limit: int = 12) -> Unit | None:
-    """The next heading candidate after `us[i]` within `limit` units; none past a date token
-    (a new article starts there anyway)."""
-    for x in us[i + 1:i + 1 + limit]:
-        if x.starts:
-            return None
-        if _heading(x):
-            return x
-    return None
-
-
-def _section_prose(us: list[Unit], i: int, limit: int = 12) -> int:
-    """The paragraphs under heading `us[i]`: prose units before the next heading, a date
-    token or the end, within `limit` units."""
+def _section(us: list[Unit], i: int, limit: int = 12) -> tuple[int, Unit | None]:
+    """The paragraphs under heading `us[i]` (prose units before the next heading, a date
+    token or the end, within `limit` units) and the heading candidate that ends them: none
+    past a date token (a new article starts there anyway), the end or the limit."""
     n = 0
     for x in us[i + 1:i + 1 + limit]:
-        if x.starts or _heading(x):
-            break
+        if x.starts:
+            return n, None
+        if _heading(x):
+            return n, x
         n += _prose(x)
-    return n
+    return n, None
 
 
 def _form(u: Unit, lang: str) -> tuple[bool, bool]:
@@ -229,6 +221,7 @@ def features(
     lang = _heading_lang(u, context)
     form = _form(u, lang)
     same_shape = bool(shape) and previous is not None and _shape_of(previous) == shape
+    section, ahead = _section(us, i)
     return [
         1.0 - min(rel, 1.5),
         0.4 - covered,
@@ -260,11 +253,10 @@ def features(
         # Closing sections come after a body: weighed by how much article precedes them.
         float(u.stems[:1] != [] and u.stems[0] in _CLOSING) * min(len(body), 6) / 6,
         float(known),
-        float(u.shape == "numbered" and (ahead := _next_heading(us, i)) is not None
-              and ahead.shape == "numbered"),
+        float(u.shape == "numbered" and ahead is not None and ahead.shape == "numbered"),
         float(not shape and previous is not None and not _shape_of(previous)
               and _form(previous, lang) == form),
         # An article's first section runs on (lead, background, quotes); a section inside
         # one is often a paragraph or two before the next subheading.
-        min(_section_prose(us, i), 6) / 6,
+        min(section, 6) / 6,
     ]

@@ -53,8 +53,6 @@ def _json(value: Any) -> str:
     the size of their \\u escapes, and quicker to write (the values read back the same)."""
     if isinstance(value, RawJSON):
         return str(value)
-    if value == [] and isinstance(value, list):  # an article's categories, nearly always
-        return "[]"
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -96,7 +97,7 @@ def _lead_hash(lead: str) -> str:
     return hashlib.blake2b(lead[:LEAD_CHARS].encode(), digest_size=6).hexdigest()
 
 
-def lead_of(blocks: list[Block]) -> str:
+def lead_of(blocks: Sequence[Block]) -> str:
     """An article's lead: its first paragraph, as its summary starts."""
     return next((b.text for b in blocks if b.kind == "paragraph"), "")
 
@@ -152,7 +153,7 @@ def _ends_sentence(text: str, end: int) -> bool:
 
 def derive_summary(blocks: list[Block], limit: int = 300) -> str:
     """The lead paragraph, cut at a sentence (or word) boundary near `limit` characters."""
-    lead = next((b.text for b in blocks if b.kind == "paragraph"), "")
+    lead = lead_of(blocks)
     if len(lead) <= limit:
         return lead
     cut = lead[: limit + 1]
@@ -179,26 +180,16 @@ def fingerprint(parsed: ParsedArticle, blocks: str | None = None) -> str:
         return parsed.derived_fingerprint
     if blocks is None:
         blocks = blocks_text([b.as_dict() for b in parsed.blocks])
-    # json.dumps(payload, ensure_ascii=False, sort_keys=True), written out around the blocks'
-    # text: the keys in sorted order, and a block's own keys ("kind", "text") already are.
-    if not parsed.categories and not parsed.translations:
-        # A dump's article (no categories, no translations): its three strings through
-        # json's own string encoder, without building and sorting a dict each time.
-        when = _json_str(parsed.date.isoformat()) if parsed.date else "null"
-        raw = (f'{{"blocks": {blocks}, "categories": [], "date": {when}, '
-               f'"lang": {_json_str(parsed.lang)}, "title": {_json_str(parsed.title)}, '
-               '"translations": {}}').encode()
-        return hashlib.sha256(raw).hexdigest()
-    rest = {
-        "categories": parsed.categories,
-        "date": parsed.date.isoformat() if parsed.date else None,
-        "lang": parsed.lang,
-        "title": parsed.title,
-        "translations": {
-            k: [v.title, [b.as_dict() for b in v.blocks], v.summary, v.status]
-            for k, v in sorted(parsed.translations.items())
-        },
-    }
-    tail = json.dumps(rest, ensure_ascii=False, sort_keys=True)
-    raw = f'{{"blocks": {blocks}, {tail[1:]}'.encode()
+    # json.dumps(payload, ensure_ascii=False, sort_keys=True), written out key by key in
+    # sorted order around the blocks' text (a block's own keys, "kind" and "text", already
+    # are): the strings through json's own encoder, no payload dict built and sorted.
+    when = _json_str(parsed.date.isoformat()) if parsed.date else "null"
+    translations = json.dumps({
+        k: [v.title, [b.as_dict() for b in v.blocks], v.summary, v.status]
+        for k, v in sorted(parsed.translations.items())
+    }, ensure_ascii=False)
+    raw = (f'{{"blocks": {blocks}, '
+           f'"categories": {json.dumps(parsed.categories, ensure_ascii=False)}, '
+           f'"date": {when}, "lang": {_json_str(parsed.lang)}, '
+           f'"title": {_json_str(parsed.title)}, "translations": {translations}}}').encode()
     return hashlib.sha256(raw).hexdigest()

@@ -38,12 +38,14 @@ def test_fingerprint_is_the_hash_of_the_sorted_json(
     blocks = [Block("paragraph", t) for t in texts]
     when = datetime(2025, 3, 1, 7, tzinfo=UTC) if dated else None
     parsed = ParsedArticle(title=title, blocks=blocks, lang="kk", categories=categories,
-                           date=when, translations={"en": TextInput("T", blocks[:1], "s")}
+                           date=when, translations={"ru": TextInput("Т", blocks[:1], "с"),
+                                                    "en": TextInput("T", blocks[:1], "s")}
                            if translated else {})
     payload = {
         "title": title, "blocks": [b.as_dict() for b in blocks],
         "date": when.isoformat() if when else None, "lang": "kk", "categories": categories,
-        "translations": {"en": ["T", [b.as_dict() for b in blocks[:1]], "s", "ready"]}
+        "translations": {"ru": ["Т", [b.as_dict() for b in blocks[:1]], "с", "ready"],
+                         "en": ["T", [b.as_dict() for b in blocks[:1]], "s", "ready"]}
         if translated else {},
     }
     want = hashlib.sha256(
