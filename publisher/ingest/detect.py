@@ -364,9 +364,8 @@ def event_signal(paragraph: str) -> float:
 
 # Opening words that point back to something already introduced: the paragraph continues
 # an article rather than starting one. A news lead never opens with a connective ("Moreover",
-# "Наряду с", "Сонымен қатар") or a pronoun, so that is strong; a pronoun a few words in
-# ("Students and their ...") is weaker. Multi-word entries match as phrases only: "при", "тем"
-# or Kazakh "ақ" ("white") alone open ordinary leads ("При поддержке ...", "Ақ халат ...").
+# "Наряду с", "Сонымен қатар") or a pronoun. Multi-word entries match as phrases only: "при",
+# "тем" or Kazakh "ақ" ("white") alone open ordinary leads ("При поддержке ...", "Ақ халат ...").
 _CONNECTIVES = (
     "alongside", "besides", "moreover", "furthermore", "additionally", "meanwhile", "however",
     "also", "further", "in addition", "as well", "at the same time", "in turn",
@@ -395,24 +394,15 @@ _CONNECTIVE_HEADS = tuple(c + " " for c in _CONNECTIVES)
 
 
 @lru_cache(maxsize=4096)
-def continuation(paragraph: str, words: int = 5) -> float:
-    """How plainly a paragraph opens by pointing back: 1.0 for a leading connective or pronoun
-    ("Alongside its ...", "Наряду с ...", "Бұл ..."), 0.5 for a pronoun among its first
-    `words` words, else 0."""
+def points_back(paragraph: str, words: int = 5) -> bool:
+    """Whether a paragraph opens by pointing back: a leading connective or pronoun
+    ("Alongside its ...", "Наряду с ...", "Бұл ...") among its first `words` words."""
     opening = [w.casefold() for w in _OPENING_WORD.findall(paragraph[:160])[:words]]
     if not opening:
-        return 0.0
+        return False
     head = " ".join(opening)
-    if head in _CONNECTIVE_SET or head.startswith(_CONNECTIVE_HEADS):
-        return 1.0
-    if opening[0] in _ANAPHORA:
-        return 1.0
-    return 0.5 if any(w in _ANAPHORA for w in opening[1:]) else 0.0
-
-
-def continues(paragraph: str, words: int = 5) -> bool:
-    """The paragraph opens with a back reference ("Alongside its ...", "Бұл ...", "Он ...")."""
-    return continuation(paragraph, words) > 0
+    return (head in _CONNECTIVE_SET or head.startswith(_CONNECTIVE_HEADS)
+            or opening[0] in _ANAPHORA)
 
 
 # A lead names who, where or when: a capitalised word inside the sentence, an acronym, a

@@ -6,8 +6,7 @@ dumps. The signals do not depend on word lists of one file:
 - lexical cohesion (TextTiling): how much the text after the candidate shares vocabulary with
   the text before it, relative to the usual paragraph-to-paragraph cohesion of this file;
 - whether the candidate's own words already occurred in the current article (a subheading
-  names something the article is about; a new title rarely does), and whether the lead after
-  it repeats any of the article's vocabulary;
+  names something the article is about; a new title rarely does);
 - whether the next paragraph opens a new event (a full date, a place, an institution name) or
   goes on with the story (a connective, a pronoun, a quotation);
 - whether the candidate is a clause with a predicate (`predicate`) or a noun phrase;
@@ -29,8 +28,10 @@ Signals that did not help on files they were not fitted on (a speaker's quotatio
 closing-section vocabulary, "the article has one paragraph", "a heading follows", the
 previous paragraph looking ahead in the future tense, the lead opening with words the
 article already used, the heading's vocabulary after it against before it, words shared
-with the article's title) were dropped: benchmarks/segmentation.py measures each change
-leave-one-file-out (benchmarks/README.md keeps the log).
+with the article's title) were dropped, and so were two that weighed nothing once fitted
+(the lead repeating none of the article's vocabulary, a pronoun a few words into the lead):
+benchmarks/segmentation.py measures each change leave-one-file-out (benchmarks/README.md
+keeps the log).
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ from publisher.ingest.detect import words
 from publisher.ingest.units import CLOSERS, Unit
 
 NAMES = (
-    "cohesion_drop", "uncovered", "event", "echo", "fresh_lead", "short_body", "question",
-    "long_heading", "list_follows", "back_reference", "continues", "lead_names_nothing",
-    "lone_section", "predicate", "depth", "period", "attached", "numbered", "words",
-    "title_case", "title_link", "same_shape", "language_switch", "closing", "known",
-    "numbered_run", "same_form", "section_prose",
+    "cohesion_drop", "uncovered", "event", "echo", "short_body", "question", "long_heading",
+    "list_follows", "back_reference", "lead_names_nothing", "lone_section", "predicate",
+    "depth", "period", "attached", "numbered", "words", "title_case", "title_link",
+    "same_shape", "language_switch", "closing", "known", "numbered_run", "same_form",
+    "section_prose",
 )
 # The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
 # by stem as segment.stems cuts them: a discourse category, the same in every article.
@@ -200,15 +201,8 @@ def features(
     lead = set(chain.from_iterable([x.stems for x in after_units[:2]]))
     echo = segment.coverage([w for w in u.stems if w not in seen], lead)
     chars = sum(len(x.text) for x in body)
-    # A lead that repeats none of the article's vocabulary tells a new story; a section goes on
-    # talking about what the article already named (the meeting, the speaker, the clinic).
-    fresh = 0.0
     lead_text = detect.first_sentence(nxt.text[:400]) if nxt is not None else ""
-    if nxt is not None:
-        fresh = max(0.0, 0.12 - segment.coverage(segment.stems(lead_text), seen, idf))
     following = us[i + 1] if i + 1 < len(us) else None
-    opening = (following.raw or following.text) if following is not None else ""
-    back = detect.continuation(nxt.text) if nxt is not None else 0.0
     n_words = len(u.text.split())
     lone = sum(_prose(x) for x in after_units) < 2 and (
         len(after_units) == len(us) - i - 1 or _heading(us[i + 1 + len(after_units)])
@@ -227,14 +221,12 @@ def features(
         0.4 - covered,
         event,
         echo,
-        fresh,
         float(len(body) >= 2 and chars < 300),
         float(u.text.rstrip(CLOSERS).endswith("?")),
         float(n_words >= 8),
         float(following is not None
               and (following.kind == "items" or following.text.endswith(":"))),
-        float(back >= 1.0),
-        float(back < 1.0 and nxt is not None and (back > 0 or opening[:1] in "—–-\"«“„")),
+        float(nxt is not None and detect.points_back(nxt.text)),
         float(nxt is not None and not event and not detect.names_something(lead_text)),
         float(lone),
         float(form[0]),
