@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core.config import Config
 from publisher.core.errors import PublisherError
+from publisher.store.parsed import to_json
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # How long a write waits for another writer's lock before giving up. Batch work (imports,
@@ -53,7 +53,7 @@ def _json(value: Any) -> str:
     the size of their \\u escapes, and quicker to write (the values read back the same)."""
     if isinstance(value, RawJSON):
         return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    return to_json(value)
 
 
 def make_engine(url: str) -> Engine:

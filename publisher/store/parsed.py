@@ -19,6 +19,9 @@ from json.encoder import encode_basestring as _json_str  # json.dumps' own, for 
 from typing import Literal
 
 BLOCK_KINDS = ("paragraph", "heading", "list")
+# json.dumps(value, ensure_ascii=False), without the encoder json.dumps builds on every call
+# that passes an option: an import encodes several values per article.
+to_json = json.JSONEncoder(ensure_ascii=False).encode
 Outcome = Literal["new", "updated", "unchanged"]
 
 
@@ -168,7 +171,7 @@ def derive_summary(blocks: list[Block], limit: int = 300) -> str:
 
 def blocks_text(blocks: list[dict[str, str]]) -> str:
     """Blocks (as dicts) in JSON, as the store keeps them and as the fingerprint hashes them."""
-    return json.dumps(blocks, ensure_ascii=False)
+    return to_json(blocks)
 
 
 def fingerprint(parsed: ParsedArticle, blocks: str | None = None) -> str:
@@ -184,12 +187,12 @@ def fingerprint(parsed: ParsedArticle, blocks: str | None = None) -> str:
     # sorted order around the blocks' text (a block's own keys, "kind" and "text", already
     # are): the strings through json's own encoder, no payload dict built and sorted.
     when = _json_str(parsed.date.isoformat()) if parsed.date else "null"
-    translations = json.dumps({
+    translations = to_json({
         k: [v.title, [b.as_dict() for b in v.blocks], v.summary, v.status]
         for k, v in sorted(parsed.translations.items())
-    }, ensure_ascii=False)
+    })
     raw = (f'{{"blocks": {blocks}, '
-           f'"categories": {json.dumps(parsed.categories, ensure_ascii=False)}, '
+           f'"categories": {to_json(parsed.categories)}, '
            f'"date": {when}, "lang": {_json_str(parsed.lang)}, '
            f'"title": {_json_str(parsed.title)}, "translations": {translations}}}').encode()
     return hashlib.sha256(raw).hexdigest()
