@@ -113,13 +113,15 @@ def import_paths(
     # file is "unchanged", not "new").
     shared = store.new_session() if dry_run else None
     overlay = bulk.Overlay() if dry_run else None
+    slug_numbers: dict[str, int] = {}
     try:
         with progress("importing", len(files), show_progress) as bar:
             for result in parsing.in_order(files, options, known, workers):
                 with collector.paused() if pause_gc else nullcontext():
                     report.files.append(
                         store_file(store, result, dry_run=dry_run, known=known,
-                                   session=shared, now=now, writer=writer, overlay=overlay)
+                                   session=shared, now=now, writer=writer, overlay=overlay,
+                                   slug_numbers=slug_numbers)
                     )
                 bar.advance(1, result.path.name)
     finally:
@@ -173,12 +175,12 @@ def import_file(
 def store_file(
     store: Store, result: parsing.Parsed, *, dry_run: bool, known: set[str],
     session: Session | None, now: datetime, writer: Writer = "bulk",
-    overlay: bulk.Overlay | None = None,
+    overlay: bulk.Overlay | None = None, slug_numbers: dict[str, int] | None = None,
 ) -> FileReport:
     """Store one parsed file in one transaction; `known` gains its titles once it is in.
 
     A dry run's bulk writer decides without writing; `overlay` carries its decisions to
-    the run's next files.
+    the run's next files, and `slug_numbers` the numbered slugs it handed out.
     """
     fr = FileReport(path=str(result.path), warnings=list(result.warnings),
                     uncertain=list(result.uncertain))
@@ -198,7 +200,8 @@ def store_file(
             if dry_run and overlay is None:
                 overlay = bulk.Overlay()  # one file on its own
             outcomes = bulk.save_all(session, parsed, now=now, before_replace=provenance.record,
-                                     dry_run=overlay if dry_run else None)
+                                     dry_run=overlay if dry_run else None,
+                                     slug_numbers=slug_numbers)
         for outcome in outcomes:
             setattr(fr, outcome, getattr(fr, outcome) + 1)
         if dry_run:

@@ -78,7 +78,8 @@ class _Batch:
     """What one file's save knows: the store's rows it touches, and what it has decided."""
 
     def __init__(self, session: Session, batch: list[ParsedArticle],
-                 overlay: Overlay | None = None) -> None:
+                 overlay: Overlay | None = None, numbers: dict[str, int] | None = None,
+                 ) -> None:
         self.session = session
         self.overlay = overlay or Overlay()
         self.blocks = [_blocks_json(p.blocks) for p in batch]
@@ -112,7 +113,7 @@ class _Batch:
         self.dirty_texts: dict[int, Row] = {}
         self.pending_slugs: dict[str, str] = {}
         self._slug_owner: dict[str, str | None] = {}
-        self._slug_next: dict[str, int] = {}
+        self._slug_next = numbers if numbers is not None else {}
         self._prefetch_texts(batch)
 
     def id_of(self, key: str) -> str:
@@ -180,9 +181,10 @@ class _Batch:
             owner = self._slug_owner[base]
             if owner is None or owner == own_id:
                 return base
-        # Only new articles get a slug, and what is taken only grows while a file is saved:
-        # numbers below the last one handed out for this base stay taken, so each article
-        # resumes there (probing from 2 each time was quadratic in articles per base).
+        # Only new articles get a slug, and what is taken only grows while a file is saved
+        # (and while an import runs: it deletes nothing): numbers below the last one handed
+        # out for this base stay taken, so each article resumes there (probing from 2 each
+        # time was quadratic in articles per base).
         n = self._slug_next.get(base, 2)
         while True:
             slug = f"{base}-{n}"
@@ -386,16 +388,19 @@ def _write(b: _Batch) -> None:
 def save_all(
     session: Session, batch: list[ParsedArticle], *, now: datetime | None = None,
     before_replace: BeforeReplace | None = None, dry_run: Overlay | None = None,
+    slug_numbers: dict[str, int] | None = None,
 ) -> list[Outcome]:
     """Insert or update a file's articles inside the caller's transaction, in file order,
     with the outcome of each: what `articles.save` per article would store and answer.
 
     `before_replace` plays the importer's part before each save on the ORM path (recording
     the source text that translations were made from). With `dry_run`, nothing is written:
-    the decisions go into that overlay, which the run's next files read.
+    the decisions go into that overlay, which the run's next files read. `slug_numbers`
+    carries the numbered slugs handed out (the last number per base) from one file of a
+    run to the next, which would otherwise probe a long title's numbers from 2 again.
     """
     now = now or utcnow()
-    b = _Batch(session, batch, dry_run)
+    b = _Batch(session, batch, dry_run, slug_numbers)
     # Slug bases of the articles that may be new (their undated id is not stored).
     bases = {i: p.slug or slugify(p.title) for i, (p, key) in enumerate(zip(batch, b.keys,
              strict=True)) if b.id_of(key) not in b.stored}

@@ -132,7 +132,9 @@ def _changed_round(folder: Path) -> Path:
          "translations": {"ru": {"title": "Открытый день", "body": "Дважды.",
                                  "status": "draft"}}},
     )
-    _jsonl(folder / "c_more_slugs.jsonl", *_same_slug(range(21, 45)))
+    # Numbered slugs of one base over two files of a run: the second resumes the numbers.
+    _jsonl(folder / "c_more_slugs.jsonl", *_same_slug(range(21, 33)))
+    _jsonl(folder / "c_more_slugs_b.jsonl", *_same_slug(range(33, 45)))
     _jsonl(folder / "d_bad_lang.jsonl", {"title": "Bad", "body": "x", "lang": "de"})
     return folder
 
