@@ -141,6 +141,28 @@ def decode(data: bytes, name: str, *, lenient: bool = False, warnings: list[str]
     return text
 
 
+def _check_lines(text: str, name: str) -> None:
+    """InputError for a line over MAX_LINE_CHARS. A line that long holds a whole aligned block
+    of half that size, so blocks with a line break in each clear the text in a few C calls;
+    the line-by-line walk (50,000 lines in a 2 MB dump) runs only when one has none."""
+    half = MAX_LINE_CHARS // 2
+    if all(text.find("\n", s, s + half) >= 0 for s in range(0, len(text) - half + 1, half)):
+        return
+    start = 0
+    line_no = 1
+    while True:
+        end = text.find("\n", start)
+        stop = len(text) if end < 0 else end
+        if stop - start > MAX_LINE_CHARS:
+            raise InputError(
+                f"{name}: line {line_no} is {stop - start:,} characters long: not an article dump",
+                "articles are a title line, a blank line and paragraphs separated by blank lines",
+            )
+        if end < 0:
+            break
+        start, line_no = end + 1, line_no + 1
+
+
 def read_text(
     path: Path, *, lenient: bool = False, warnings: list[str], max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> str:
@@ -165,17 +187,5 @@ def read_text(
     text = clean(decode(data, str(path), lenient=lenient, warnings=warnings))
     if not text.strip():
         raise InputError(f"{path}: empty file (nothing but whitespace)", "check the export")
-    start = 0
-    line_no = 1
-    while True:
-        end = text.find("\n", start)
-        stop = len(text) if end < 0 else end
-        if stop - start > MAX_LINE_CHARS:
-            raise InputError(
-                f"{path}: line {line_no} is {stop - start:,} characters long: not an article dump",
-                "articles are a title line, a blank line and paragraphs separated by blank lines",
-            )
-        if end < 0:
-            break
-        start, line_no = end + 1, line_no + 1
+    _check_lines(text, str(path))
     return text

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.core.errors import InputError
-from publisher.ingest import formats
+from publisher.ingest import formats, textio
 from tests.conftest import Cli
 
 QUIET = [HealthCheck.function_scoped_fixture]
@@ -175,3 +175,21 @@ def test_random_bytes_never_crash(tmp_path: Path, data: bytes) -> None:
         path = tmp_path / f"random{suffix}"
         path.write_bytes(data)
         _check(path)
+
+
+@pytest.mark.parametrize("shift", [0, 1, 49_999, 50_000, 50_001, 99_999])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_line_over_the_limit_is_found_wherever_it_starts(
+    tmp_path: Path, shift: int, extra: int,
+) -> None:
+    """A line one character over MAX_LINE_CHARS is rejected naming its line, at any offset
+    in the file; a line of exactly MAX_LINE_CHARS is read."""
+    lead = "Title\n\n" + "x" * shift + "\n\n"
+    long = "y" * (textio.MAX_LINE_CHARS + extra)
+    path = tmp_path / "long.txt"
+    path.write_text(f"{lead}{long}\n\nLast paragraph.\n", encoding="utf-8")
+    if extra:
+        with pytest.raises(InputError, match=r"line 5 is 100,001 characters long"):
+            textio.read_text(path, warnings=[])
+    else:
+        assert long in textio.read_text(path, warnings=[])
