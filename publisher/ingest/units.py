@@ -94,7 +94,9 @@ def heading_shaped(text: str) -> bool:
 def _period_title_shaped(text: str) -> bool:
     """A short line that is one clause closed by a single period."""
     core = text.rstrip(CLOSERS).rstrip()
-    if not core.endswith(".") or core.endswith("..") or len(text.split()) > MAX_PERIOD_WORDS:
+    # Split no further than the limit: most lines asked about are paragraphs of prose.
+    if (not core.endswith(".") or core.endswith("..")
+            or len(text.split(None, MAX_PERIOD_WORDS)) > MAX_PERIOD_WORDS):
         return False
     inner = core[:-1]
     # "Dr. Smith" or "т.б." inside is fine; a second sentence is not.
