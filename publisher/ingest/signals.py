@@ -8,7 +8,7 @@ dumps. The signals do not depend on word lists of one file:
 - whether the candidate's own words already occurred in the current article (a subheading
   names something the article is about; a new title rarely does);
 - whether the next paragraph opens a new event (a full date, a place, an institution name) or
-  goes on with the story (a connective, a pronoun, a quotation);
+  goes on with the story (a leading connective or pronoun);
 - whether the candidate is a clause with a predicate (`predicate`) or a noun phrase;
 - where it stands and what it looks like: how much article precedes it (closing sections
   such as results and plans come late, after a long body, and open no new event), a question,
