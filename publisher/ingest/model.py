@@ -31,7 +31,8 @@ class Model:
         if len(x) != len(self.coef):
             raise ValueError(f"{len(x)} signals for {len(self.coef)} weights")
         # The same products summed in the same order as a generator would, in C.
-        return self.intercept + sum(map(mul, self.coef, x))
+        dot: float = sum(map(mul, self.coef, x))
+        return self.intercept + dot
 
     def probability(self, x: Sequence[float]) -> float:
         return _sigmoid(self.logit(x))
