@@ -50,6 +50,12 @@ def _bmp_letters() -> str:
 _BELOW_ASTRAL = bytes(range(0xF0))
 
 
+def bmp_only(text: str) -> bool:
+    """Whether `text` has no character above U+FFFF (nearly all text)."""
+    return text.isascii() or not text.encode("utf-8", "surrogatepass").translate(
+        None, _BELOW_ASTRAL)
+
+
 class LetterRuns:
     """`re.compile(f"[^\\W\\d_]{quantifier}").findall`, 2-3x faster on text without
     characters above U+FFFF (nearly all text): a class of explicit ranges is a table lookup
@@ -60,9 +66,10 @@ class LetterRuns:
         self._slow = re.compile(rf"[^\W\d_]{quantifier}").findall
         self._fast: Callable[[str], list[str]] | None = None
 
-    def __call__(self, text: str) -> list[str]:
-        if text.isascii() or not text.encode("utf-8", "surrogatepass").translate(
-                None, _BELOW_ASTRAL):
+    def __call__(self, text: str, bmp: bool = False) -> list[str]:
+        """The runs of `text`; `bmp`: the caller has checked that it has no character above
+        U+FFFF (once for a whole file instead of once for each of its paragraphs)."""
+        if bmp or bmp_only(text):
             if self._fast is None:  # built on first use: 70 ms a command may not need
                 self._fast = re.compile(f"[{_bmp_letters()}]{self._quantifier}").findall
             return self._fast(text)

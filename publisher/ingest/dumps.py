@@ -19,7 +19,7 @@ from datetime import date
 from publisher.core.errors import InputError
 from publisher.ingest import detect, model, segment, signals
 from publisher.ingest.signals import Draft
-from publisher.ingest.units import Unit, units
+from publisher.ingest.units import Unit, stem, units
 from publisher.store.parsed import (
     Block,
     ParsedArticle,
@@ -228,6 +228,7 @@ def parse(text: str, origin: str, known_titles: AbstractSet[str] | None = None,
     us = units(text)
     if not us:
         raise InputError(f"{origin}: empty file", "check the export")
+    stem(us, detect.bmp_only(text))
     out: list[ParsedArticle] = []
     for d in split(us, known_titles, decisions=decisions, passed=passed):
         blocks = _blocks(d.units)

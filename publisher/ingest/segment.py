@@ -38,9 +38,11 @@ _STOP = words(
 _CUT = operator.itemgetter(slice(None, STEM))
 
 
-def stems(text: str) -> list[str]:
+def stems(text: str, bmp: bool = False) -> list[str]:
+    """The stems of `text`'s words, stop words left out; `bmp` as for `detect.LetterRuns`
+    (casefolding keeps every character of the BMP in it)."""
     # map/filterfalse run in C: this is called for every unit of every file.
-    return list(map(_CUT, filterfalse(_STOP.__contains__, _WORD(text.casefold()))))
+    return list(map(_CUT, filterfalse(_STOP.__contains__, _WORD(text.casefold(), bmp))))
 
 
 def bag(texts: Iterable[str]) -> Counter[str]:

@@ -70,6 +70,14 @@ class Unit:
         return self._lang
 
 
+def stem(us: list[Unit], bmp: bool) -> None:
+    """Every unit's stems, made now (the segmenter reads them all): `bmp`, the file has no
+    character above U+FFFF, checked once for it instead of once for each unit."""
+    for u in us:
+        if u._stems is None:
+            u._stems = segment.stems(u.text[:_UNIT_SAMPLE], bmp)
+
+
 def norm(line: str) -> str:
     # Every character _SPACES matches but the plain space is unprintable to str.isprintable:
     # most lines have none of them and no double space, and need only the strip.

@@ -138,6 +138,9 @@ def test_letter_runs_find_what_the_letter_pattern_finds(text: str) -> None:
     for quantifier in ("+", "{3,}"):
         runs = detect.LetterRuns(quantifier)
         assert runs(text) == re.findall(rf"[^\W\d_]{quantifier}", text)
+        if detect.bmp_only(text):  # a caller that checked a whole file gets the same runs
+            assert runs(text, bmp=True) == runs(text)
+    assert detect.bmp_only(text) == all(ord(c) <= 0xFFFF for c in text)
 
 
 def test_letter_runs_agree_with_the_letter_pattern_on_every_bmp_character() -> None:
