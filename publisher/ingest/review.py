@@ -40,10 +40,6 @@ def _short(title: str) -> str:
     return title if len(title) <= _SHOWN_TITLE else title[: _SHOWN_TITLE - 1].rstrip() + "…"
 
 
-def _lead(art: ParsedArticle) -> str:
-    return lead_of(art.blocks)
-
-
 def _closest(found: detect.DayMonth, ref: date) -> date | None:
     """The day-month in the year that puts it nearest `ref` ("30 December" read beside a
     2 January date is the December before)."""
@@ -75,7 +71,7 @@ def _reference(parsed: list[ParsedArticle], dated: list[int], i: int,
 def _infer(parsed: list[ParsedArticle], dated: list[int], i: int, now: datetime
            ) -> tuple[detect.DayMonth, _Reference, date] | None:
     """(what the lead says, the reference, the day) for an article dated without a year."""
-    found = detect.find_day_month(_lead(parsed[i]))
+    found = detect.find_day_month(lead_of(parsed[i].blocks))
     if found is None:
         return None
     ref = _reference(parsed, dated, i, now)

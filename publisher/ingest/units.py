@@ -58,8 +58,13 @@ class Unit:
 
     @property
     def stems(self) -> list[str]:
+        return self._stems if self._stems is not None else self.stem()
+
+    def stem(self, bmp: bool = False) -> list[str]:
+        """The stems of the unit's opening, made once; `bmp`: the caller has checked that its
+        text has no character above U+FFFF."""
         if self._stems is None:
-            self._stems = segment.stems(self.text[:_UNIT_SAMPLE])
+            self._stems = segment.stems(self.text[:_UNIT_SAMPLE], bmp)
         return self._stems
 
     @property
@@ -74,8 +79,7 @@ def stem(us: list[Unit], bmp: bool) -> None:
     """Every unit's stems, made now (the segmenter reads them all): `bmp`, the file has no
     character above U+FFFF, checked once for it instead of once for each unit."""
     for u in us:
-        if u._stems is None:
-            u._stems = segment.stems(u.text[:_UNIT_SAMPLE], bmp)
+        u.stem(bmp)
 
 
 def norm(line: str) -> str:
