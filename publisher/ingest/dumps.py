@@ -11,6 +11,7 @@ decide without it. Decisions close to the threshold are reported, so that an adm
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from publisher.store.parsed import (
 __all__ = ["Decision", "Unit", "body_blocks", "known_titles", "parse", "split", "units"]
 
 THRESHOLD = 0.5
+# Logit rounding room for a call settled before all signals are in (sums in another order).
+_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,30 @@ class _Judge:
     observe: Observer | None = None
     passed: set[str] | None = None
 
-    def probability(self, i: int, draft: Draft, known: bool) -> tuple[float, list[float]]:
-        x = signals.features(self.us, i, draft, self.base, self.idf, known)
-        return self.weights.probability(x), x
+    def __post_init__(self) -> None:
+        # Logits past which a call is settled whatever the signals not computed yet: a title
+        # that is no close call, or a subheading that is neither a close call nor one a known
+        # title would turn (`passed`). _low/_high[g]: the least and most that the groups
+        # signals.STAGED[g:] can add to the logit.
+        w = self.weights
+        spans = [w.reach(group) for group in signals.STAGED]
+        self._low = [sum(lo for lo, _ in spans[g:]) for g in range(len(spans))]
+        self._high = [sum(hi for _, hi in spans[g:]) for g in range(len(spans))]
+        close = w.margin < THRESHOLD
+        self._title = model.logit(THRESHOLD + w.margin) + _SLACK if close else math.inf
+        self._sub = model.logit(THRESHOLD - w.margin) - _SLACK if close else -math.inf
+        self._sub_unknown = min(self._sub, -w.weight("known") - _SLACK)
+
+    def _settled(self, x: list[float], group: int, known: bool) -> bool | None:
+        """The call on a candidate with the signals of STAGED[:group] in `x`, if those are
+        enough: True (a title), False (not one), None (compute the next group)."""
+        z = self.weights.logit(x)
+        if z + self._low[group] > self._title:
+            return True
+        if z + self._high[group] < (self._sub if known or self.passed is None
+                                    else self._sub_unknown):
+            return False
+        return None
 
     def starts_article(self, i: int, current: Draft, known: bool) -> bool:
         """Whether candidate `i` opens a new article; `known`: it and the paragraph after it
@@ -127,7 +151,15 @@ class _Judge:
                 self.observe(us[i], signals.features(us, i, current, self.base, self.idf,
                                                      known), truth)
             return truth
-        p, x = self.probability(i, current, known)
+        c = signals.Candidate(us, i, current, self.base, self.idf, known)
+        for group in range(len(signals.STAGED)):
+            # An observer sees every signal of every call.
+            settled = None if self.observe is not None else self._settled(c.x, group, known)
+            if settled is not None:
+                return settled
+            c.fill(group)
+        x = c.x
+        p = self.weights.probability(x)
         if self.observe is not None:
             self.observe(us[i], x, p > THRESHOLD)
         verdict = p > THRESHOLD

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import mul
@@ -40,12 +40,27 @@ class Model:
     def weight(self, name: str) -> float:
         return self.coef[self.names.index(name)]
 
+    def reach(self, ranges: Mapping[str, tuple[float, float]]) -> tuple[float, float]:
+        """The least and the most the signals `ranges` names, each within its (low, high),
+        can add to the logit."""
+        low = high = 0.0
+        for name, (a, b) in ranges.items():
+            c = self.weight(name)
+            low += min(c * a, c * b)
+            high += max(c * a, c * b)
+        return low, high
+
     def as_dict(self) -> dict[str, object]:
         return {
             "intercept": round(self.intercept, 6),
             "margin": self.margin,
             "coefficients": {n: round(c, 6) for n, c in zip(self.names, self.coef, strict=True)},
         }
+
+
+def logit(p: float) -> float:
+    """The inverse of the sigmoid: the logit of probability `p` (0 < p < 1)."""
+    return math.log(p / (1.0 - p))
 
 
 def _sigmoid(z: float) -> float:

@@ -170,85 +170,134 @@ def _heading_lang(u: Unit, context: Unit | None) -> str:
     return lang
 
 
+# The signals that cost the most, in groups that share their work, with the values each can
+# take. The judge computes them group by group, in this order (what settles the most
+# decisions for its cost first), and stops once the rest, at their extremes, could not change
+# its answer (dumps._Judge): most candidates are plain subheadings or plain titles.
+STAGED: tuple[dict[str, tuple[float, float]], ...] = (
+    {"title_link": (0.0, 1.0), "echo": (0.0, 1.0)},  # the lead's words
+    {"cohesion_drop": (-0.5, 1.0)},  # 1 - min(relative cosine, 1.5), cosine >= 0
+    {"lead_names_nothing": (0.0, 1.0)},
+    {"language_switch": (0.0, 1.0), "predicate": (0.0, 1.0), "same_form": (0.0, 1.0)},
+)
+_AT = {name: NAMES.index(name) for group in STAGED for name in group}
+
+
+class Candidate:
+    """The signals of candidate `us[i]` as the next unit of `draft`, in the order of NAMES
+    (`x`): the cheap ones at once, each group of STAGED (0 until then) on `fill`. `known`:
+    the line is the title of an article seen before (a repeated article)."""
+
+    def __init__(self, us: list[Unit], i: int, draft: Draft, base: float,
+                 idf: dict[str, float], known: bool = False, k: int = 4) -> None:
+        self.us, self.i, self.draft, self.base, self.idf, self.k = us, i, draft, base, idf, k
+        u = self.u = us[i]
+        body = draft.body
+        after_units: list[Unit] = []
+        # Indexes, not `us[i + 1:]`: a slice copies the rest of the file for every candidate.
+        for j in range(i + 1, len(us)):
+            x = us[j]
+            if _heading(x) and after_units:
+                break
+            if x.starts and after_units:
+                break
+            after_units.append(x)
+            if len(after_units) >= k:
+                break
+        self.after_units = after_units
+        # Unweighted on purpose: a subheading often reuses the article's most common words.
+        covered = segment.coverage(u.stems, draft.seen)
+        nxt = self.nxt = next((us[j] for j in range(i + 1, len(us)) if _prose(us[j])), None)
+        event = self.event = detect.event_signal(nxt.text) if nxt is not None else 0.0
+        chars = sum(len(x.text) for x in body)
+        following = us[i + 1] if i + 1 < len(us) else None
+        n_words = len(u.text.split())
+        lone = sum(_prose(x) for x in after_units) < 2 and (
+            len(after_units) == len(us) - i - 1 or _heading(us[i + 1 + len(after_units)])
+        )
+        shape = self.shape = _shape_of(u)
+        previous = self.previous = next(
+            (x for x in reversed(draft.units) if x.kind == "heading"), None)
+        same_shape = bool(shape) and previous is not None and _shape_of(previous) == shape
+        section, ahead = _section(us, i)
+        self.x = [
+            0.0,  # cohesion_drop
+            0.4 - covered,
+            event,
+            0.0,  # echo
+            float(len(body) >= 2 and chars < 300),
+            float(u.text.rstrip(CLOSERS).endswith("?")),
+            float(n_words >= 8),
+            float(following is not None
+                  and (following.kind == "items" or following.text.endswith(":"))),
+            float(nxt is not None and detect.points_back(nxt.text)),
+            0.0,  # lead_names_nothing
+            float(lone),
+            0.0,  # predicate
+            math.log1p(len(body)) / math.log(11),
+            # A period line with its body right under it is a brief's headline, not a
+            # sentence: no such line was ever a subheading or a stray sentence in the
+            # annotated dumps.
+            float(u.period and u.shape != "attached"),
+            float(u.shape == "attached"),
+            float(u.shape == "numbered"),
+            min(n_words, 20) / 20,
+            _title_case(u.text),
+            0.0,  # title_link
+            float(same_shape),
+            0.0,  # language_switch
+            # Closing sections come after a body: weighed by how much article precedes them.
+            float(u.stems[:1] != [] and u.stems[0] in _CLOSING) * min(len(body), 6) / 6,
+            float(known),
+            float(u.shape == "numbered" and ahead is not None and ahead.shape == "numbered"),
+            0.0,  # same_form
+            # An article's first section runs on (lead, background, quotes); a section inside
+            # one is often a paragraph or two before the next subheading.
+            min(section, 6) / 6,
+        ]
+
+    def fill(self, group: int) -> None:
+        """Compute the signals of STAGED[group] into `x`."""
+        x, u, draft = self.x, self.u, self.draft
+        if group == 0:
+            # A title is usually restated by the lead that follows it (weak: subheadings are
+            # too); a section goes on with what the article's title named, a new story's
+            # lead does not.
+            lead = set(chain.from_iterable([v.stems for v in self.after_units[:2]]))
+            seen = draft.seen
+            x[_AT["echo"]] = segment.coverage([w for w in u.stems if w not in seen], lead)
+            x[_AT["title_link"]] = (segment.coverage(draft.title_stems, lead, self.idf)
+                                    if draft.title_stems else 0.0)
+        elif group == 1:
+            before = _bag(draft.units[-self.k:])
+            after = _bag(self.after_units)
+            rel = segment.cosine(before, after, self.idf) / max(self.base, 0.1)
+            x[_AT["cohesion_drop"]] = 1.0 - min(rel, 1.5)
+        elif group == 2:
+            nxt = self.nxt
+            lead_text = detect.first_sentence(nxt.text[:400]) if nxt is not None else ""
+            x[_AT["lead_names_nothing"]] = float(
+                nxt is not None and not self.event and not detect.names_something(lead_text))
+        else:
+            nxt, body, previous = self.nxt, draft.body, self.previous
+            context = nxt if nxt is not None else (body[-1] if body else None)
+            lang = _heading_lang(u, context)
+            form = _form(u, lang)
+            x[_AT["predicate"]] = float(form[0])
+            # A dump that mixes languages changes language between articles, not inside one.
+            x[_AT["language_switch"]] = float(
+                nxt is not None and bool(body) and nxt.lang != body[-1].lang)
+            x[_AT["same_form"]] = float(
+                not self.shape and previous is not None and not _shape_of(previous)
+                and _form(previous, lang) == form)
+
+
 def features(
     us: list[Unit], i: int, draft: Draft, base: float, idf: dict[str, float],
     known: bool = False, k: int = 4,
 ) -> list[float]:
-    """The signals of candidate `us[i]` as the next unit of `draft`, in the order of NAMES;
-    `known`: the line is the title of an article seen before (a repeated article)."""
-    u = us[i]
-    body = draft.body
-    before = _bag(draft.units[-k:])
-    after_units: list[Unit] = []
-    # Indexes, not `us[i + 1:]`: a slice copies the rest of the file for every candidate.
-    for j in range(i + 1, len(us)):
-        x = us[j]
-        if _heading(x) and after_units:
-            break
-        if x.starts and after_units:
-            break
-        after_units.append(x)
-        if len(after_units) >= k:
-            break
-    after = _bag(after_units)
-    rel = segment.cosine(before, after, idf) / max(base, 0.1)
-    seen = draft.seen
-    # Unweighted on purpose: a subheading often reuses the article's most common words.
-    covered = segment.coverage(u.stems, seen)
-    nxt = next((us[j] for j in range(i + 1, len(us)) if _prose(us[j])), None)
-    event = detect.event_signal(nxt.text) if nxt is not None else 0.0
-    # A title is usually restated by the lead that follows it (weak: subheadings are too).
-    lead = set(chain.from_iterable([x.stems for x in after_units[:2]]))
-    echo = segment.coverage([w for w in u.stems if w not in seen], lead)
-    chars = sum(len(x.text) for x in body)
-    lead_text = detect.first_sentence(nxt.text[:400]) if nxt is not None else ""
-    following = us[i + 1] if i + 1 < len(us) else None
-    n_words = len(u.text.split())
-    lone = sum(_prose(x) for x in after_units) < 2 and (
-        len(after_units) == len(us) - i - 1 or _heading(us[i + 1 + len(after_units)])
-    )
-    context = nxt if nxt is not None else (body[-1] if body else None)
-    # A section goes on with what the article's title named; a new story's lead does not.
-    title_link = segment.coverage(draft.title_stems, lead, idf) if draft.title_stems else 0.0
-    shape = _shape_of(u)
-    previous = next((x for x in reversed(draft.units) if x.kind == "heading"), None)
-    lang = _heading_lang(u, context)
-    form = _form(u, lang)
-    same_shape = bool(shape) and previous is not None and _shape_of(previous) == shape
-    section, ahead = _section(us, i)
-    return [
-        1.0 - min(rel, 1.5),
-        0.4 - covered,
-        event,
-        echo,
-        float(len(body) >= 2 and chars < 300),
-        float(u.text.rstrip(CLOSERS).endswith("?")),
-        float(n_words >= 8),
-        float(following is not None
-              and (following.kind == "items" or following.text.endswith(":"))),
-        float(nxt is not None and detect.points_back(nxt.text)),
-        float(nxt is not None and not event and not detect.names_something(lead_text)),
-        float(lone),
-        float(form[0]),
-        math.log1p(len(body)) / math.log(11),
-        # A period line with its body right under it is a brief's headline, not a sentence:
-        # no such line was ever a subheading or a stray sentence in the annotated dumps.
-        float(u.period and u.shape != "attached"),
-        float(u.shape == "attached"),
-        float(u.shape == "numbered"),
-        min(n_words, 20) / 20,
-        _title_case(u.text),
-        title_link,
-        float(same_shape),
-        # A dump that mixes languages changes language between articles, not inside one.
-        float(nxt is not None and bool(body) and nxt.lang != body[-1].lang),
-        # Closing sections come after a body: weighed by how much article precedes them.
-        float(u.stems[:1] != [] and u.stems[0] in _CLOSING) * min(len(body), 6) / 6,
-        float(known),
-        float(u.shape == "numbered" and ahead is not None and ahead.shape == "numbered"),
-        float(not shape and previous is not None and not _shape_of(previous)
-              and _form(previous, lang) == form),
-        # An article's first section runs on (lead, background, quotes); a section inside
-        # one is often a paragraph or two before the next subheading.
-        min(section, 6) / 6,
-    ]
+    """All the signals of candidate `us[i]` as the next unit of `draft` (see Candidate)."""
+    c = Candidate(us, i, draft, base, idf, known, k)
+    for group in range(len(STAGED)):
+        c.fill(group)
+    return c.x

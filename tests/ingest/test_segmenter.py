@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from publisher.ingest import dumps, model
-from publisher.ingest.units import units
+from publisher.ingest import dumps, model, signals
+from publisher.ingest.units import Unit, units
 from tests.conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +165,46 @@ def test_the_held_out_sets_keep_their_recorded_scores() -> None:
         known.update(found)
     assert scores["blind4_"].as_dict()["f1"] >= 0.86
     assert scores["blind5_"].as_dict()["f1"] >= 0.69
+
+
+def _calls(text: str, known: set[str], full: bool) -> tuple[object, ...]:
+    """What one split of `text` decides: articles, close calls, and `passed` entries;
+    `full`: every signal of every call computed (an observer asks for them all)."""
+    decisions: list[dumps.Decision] = []
+    passed: set[str] = set()
+    drafts = dumps.split(dumps.units(text), set(known), decisions=decisions, passed=passed,
+                         observe=(lambda u, x, verdict: None) if full else None)
+    return ([(d.line, d.title, [(u.line, u.kind) for u in d.units]) for d in drafts],
+            decisions, passed, dumps.known_titles(drafts))
+
+
+def test_a_call_settled_before_every_signal_is_in_is_the_call_all_signals_make() -> None:
+    """The judge stops computing a candidate's costly signals once they cannot change its
+    call; on every annotated dump, read fresh and read again as a re-import (its own
+    articles known), the articles, the close calls and the `passed` entries are the ones
+    all signals give."""
+    for case in _bench().cases():
+        fresh = _calls(case.text, case.known, full=False)
+        assert fresh == _calls(case.text, case.known, full=True), case.path.name
+        again = case.known | fresh[3]  # type: ignore[operator]
+        assert _calls(case.text, again, full=False) == _calls(case.text, again, full=True)
+
+
+def test_every_staged_signal_stays_within_the_range_the_judge_assumes() -> None:
+    """The judge bounds what the signals not yet computed can add by their stated ranges
+    (signals.STAGED); every candidate of every annotated dump keeps within them."""
+    outside: list[str] = []
+
+    def observe(u: Unit, x: list[float], verdict: bool) -> None:
+        for group in signals.STAGED:
+            for name, (low, high) in group.items():
+                if not low <= x[signals.NAMES.index(name)] <= high:
+                    outside.append(f"{u.line} {name} {x[signals.NAMES.index(name)]}")
+
+    calls = 0
+    for case in _bench().cases():
+        before = len(outside)
+        dumps.split(dumps.units(case.text), set(case.known), observe=observe)
+        calls += 1
+        assert len(outside) == before, (case.path.name, outside)
+    assert calls > 60
