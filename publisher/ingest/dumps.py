@@ -117,7 +117,7 @@ class _Judge:
         # title would turn (`passed`). _low/_high[g]: the least and most that the groups
         # signals.STAGED[g:] can add to the logit.
         w = self.weights
-        spans = [w.reach(group) for group in signals.STAGED]
+        spans = [w.reach(group) for _, group in signals.STAGED]
         self._low = [sum(lo for lo, _ in spans[g:]) for g in range(len(spans))]
         self._high = [sum(hi for _, hi in spans[g:]) for g in range(len(spans))]
         close = w.margin < THRESHOLD

@@ -174,13 +174,14 @@ def _heading_lang(u: Unit, context: Unit | None) -> str:
 # take. The judge computes them group by group, in this order (what settles the most
 # decisions for its cost first), and stops once the rest, at their extremes, could not change
 # its answer (dumps._Judge): most candidates are plain subheadings or plain titles.
-STAGED: tuple[dict[str, tuple[float, float]], ...] = (
-    {"title_link": (0.0, 1.0), "echo": (0.0, 1.0)},  # the lead's words
-    {"cohesion_drop": (-0.5, 1.0)},  # 1 - min(relative cosine, 1.5), cosine >= 0
-    {"lead_names_nothing": (0.0, 1.0)},
-    {"language_switch": (0.0, 1.0), "predicate": (0.0, 1.0), "same_form": (0.0, 1.0)},
+STAGED: tuple[tuple[str, dict[str, tuple[float, float]]], ...] = (
+    ("lead", {"title_link": (0.0, 1.0), "echo": (0.0, 1.0)}),
+    # 1 - min(relative cosine, 1.5), and a cosine is never negative
+    ("cohesion", {"cohesion_drop": (-0.5, 1.0)}),
+    ("names", {"lead_names_nothing": (0.0, 1.0)}),
+    ("form", {"language_switch": (0.0, 1.0), "predicate": (0.0, 1.0), "same_form": (0.0, 1.0)}),
 )
-_AT = {name: NAMES.index(name) for group in STAGED for name in group}
+_AT = {name: NAMES.index(name) for _, group in STAGED for name in group}
 
 
 class Candidate:
@@ -258,38 +259,43 @@ class Candidate:
 
     def fill(self, group: int) -> None:
         """Compute the signals of STAGED[group] into `x`."""
-        x, u, draft = self.x, self.u, self.draft
-        if group == 0:
-            # A title is usually restated by the lead that follows it (weak: subheadings are
-            # too); a section goes on with what the article's title named, a new story's
-            # lead does not.
-            lead = set(chain.from_iterable([v.stems for v in self.after_units[:2]]))
-            seen = draft.seen
-            x[_AT["echo"]] = segment.coverage([w for w in u.stems if w not in seen], lead)
-            x[_AT["title_link"]] = (segment.coverage(draft.title_stems, lead, self.idf)
-                                    if draft.title_stems else 0.0)
-        elif group == 1:
-            before = _bag(draft.units[-self.k:])
-            after = _bag(self.after_units)
-            rel = segment.cosine(before, after, self.idf) / max(self.base, 0.1)
-            x[_AT["cohesion_drop"]] = 1.0 - min(rel, 1.5)
-        elif group == 2:
-            nxt = self.nxt
-            lead_text = detect.first_sentence(nxt.text[:400]) if nxt is not None else ""
-            x[_AT["lead_names_nothing"]] = float(
-                nxt is not None and not self.event and not detect.names_something(lead_text))
-        else:
-            nxt, body, previous = self.nxt, draft.body, self.previous
-            context = nxt if nxt is not None else (body[-1] if body else None)
-            lang = _heading_lang(u, context)
-            form = _form(u, lang)
-            x[_AT["predicate"]] = float(form[0])
-            # A dump that mixes languages changes language between articles, not inside one.
-            x[_AT["language_switch"]] = float(
-                nxt is not None and bool(body) and nxt.lang != body[-1].lang)
-            x[_AT["same_form"]] = float(
-                not self.shape and previous is not None and not _shape_of(previous)
-                and _form(previous, lang) == form)
+        getattr(self, "_" + STAGED[group][0])()
+
+    def _lead(self) -> None:
+        # A title is usually restated by the lead that follows it (weak: subheadings are
+        # too); a section goes on with what the article's title named, a new story's lead
+        # does not.
+        u, draft = self.u, self.draft
+        lead = set(chain.from_iterable([v.stems for v in self.after_units[:2]]))
+        seen = draft.seen
+        self.x[_AT["echo"]] = segment.coverage([w for w in u.stems if w not in seen], lead)
+        self.x[_AT["title_link"]] = (segment.coverage(draft.title_stems, lead, self.idf)
+                                     if draft.title_stems else 0.0)
+
+    def _cohesion(self) -> None:
+        before = _bag(self.draft.units[-self.k:])
+        after = _bag(self.after_units)
+        rel = segment.cosine(before, after, self.idf) / max(self.base, 0.1)
+        self.x[_AT["cohesion_drop"]] = 1.0 - min(rel, 1.5)
+
+    def _names(self) -> None:
+        nxt = self.nxt
+        lead_text = detect.first_sentence(nxt.text[:400]) if nxt is not None else ""
+        self.x[_AT["lead_names_nothing"]] = float(
+            nxt is not None and not self.event and not detect.names_something(lead_text))
+
+    def _form(self) -> None:
+        u, nxt, body, previous = self.u, self.nxt, self.draft.body, self.previous
+        context = nxt if nxt is not None else (body[-1] if body else None)
+        lang = _heading_lang(u, context)
+        form = _form(u, lang)
+        self.x[_AT["predicate"]] = float(form[0])
+        # A dump that mixes languages changes language between articles, not inside one.
+        self.x[_AT["language_switch"]] = float(
+            nxt is not None and bool(body) and nxt.lang != body[-1].lang)
+        self.x[_AT["same_form"]] = float(
+            not self.shape and previous is not None and not _shape_of(previous)
+            and _form(previous, lang) == form)
 
 
 def features(

@@ -196,7 +196,7 @@ def test_every_staged_signal_stays_within_the_range_the_judge_assumes() -> None:
     outside: list[str] = []
 
     def observe(u: Unit, x: list[float], verdict: bool) -> None:
-        for group in signals.STAGED:
+        for _, group in signals.STAGED:
             for name, (low, high) in group.items():
                 if not low <= x[signals.NAMES.index(name)] <= high:
                     outside.append(f"{u.line} {name} {x[signals.NAMES.index(name)]}")
