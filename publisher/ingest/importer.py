@@ -210,7 +210,9 @@ def store_file(
             session.rollback()
         elif own:
             session.commit()
-        known.update(known_entry(a.title, lead_of(a.blocks)) for a in parsed)
+        # The parse's entries unless a correction rewrote the file's articles.
+        known.update(result.entries if parsed is result.articles and result.entries
+                     else (known_entry(a.title, lead_of(a.blocks)) for a in parsed))
     except BaseException:
         if own:
             session.rollback()

@@ -3,10 +3,11 @@
 Parsing is most of an import's CPU time once storing is set-based, and files parse
 independently but for one input: the articles already known (in the store, or stored
 from earlier files of the run: title key and lead, `known_entry`), which make a dump's
-heading that repeats one, with its lead, a title. Workers parse with those known when the
-run started; the importer stores the results in file order, and a file whose parse could
-have depended on articles stored since (see `_stale`) is parsed again with the full set,
-so results equal a serial run's.
+heading that repeats one, with its lead, a title. A worker gets a file with the articles
+stored so far and those of the file parsed just before it (stored while it parses, as
+parsed unless an admin's correction rewrites them); the importer stores the results in
+file order, and a file whose parse could differ from a serial run's (see `_stale`) is parsed
+again with the full set, so results equal a serial run's.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import os
 import sys
 from collections import deque
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 from publisher.core import collector
 from publisher.core.errors import InputError
 from publisher.ingest import dumps, formats
-from publisher.store.parsed import ParsedArticle
+from publisher.store.parsed import ParsedArticle, known_entry, lead_of
 
 # Below this many bytes in a run (about 2 s of parsing), starting the fork server (a fresh
 # interpreter that imports the package, ~0.5 s of CPU) and its workers gains too little.
@@ -54,6 +57,8 @@ class Parsed:
     # The segmenter's close calls, as the import report lists them.
     uncertain: list[dict[str, object]] = field(default_factory=list)
     passed: set[str] = field(default_factory=set)  # candidates that stayed subheadings
+    # `known_entry` of each article, as a later file knows it once this one is stored.
+    entries: list[str] = field(default_factory=list)
 
 
 def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -> Parsed:
@@ -71,20 +76,27 @@ def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -
     except InputError as exc:
         return Parsed(path, None, warnings, str(exc))
     return Parsed(path, parsed, warnings, derived=derived,
-                  uncertain=[d.as_dict() for d in decisions], passed=passed)
+                  uncertain=[d.as_dict() for d in decisions], passed=passed,
+                  entries=[known_entry(a.title, lead_of(a.blocks)) for a in parsed])
 
 
-def _stale(result: Parsed, since: set[str]) -> bool:
-    """Whether titles known only `since` the workers started could change this parse.
+def _stale(result: Parsed, since: set[str], guessed: AbstractSet[str]) -> bool:
+    """Whether the parse may differ from one that knew exactly the titles stored before it.
+
+    `since`: titles stored since the file was sent that it was not sent; `guessed`: titles
+    it was sent ahead of their storing (those of a file parsed but not yet stored) that were
+    then not stored as parsed (an admin's merge or split rewrote that file's articles).
 
     A known article weighs only in the decision on a candidate with that very heading and
     lead (`known_entry`), and only towards "title" (its coefficient is positive;
     tests/ingest/test_segmenter.py holds it so): a candidate the parse made a title stays
     one. The parse lists the candidates that stayed subheadings or sentences but that the
     known-title weight would have turned (`passed`); it is stale when one of those is a
-    newer article's entry.
+    newer article's entry, or when it was told of an article the store does not have.
     """
-    return bool(since) and result.articles is not None and not result.passed.isdisjoint(since)
+    if result.articles is None:
+        return False
+    return bool(guessed) or (bool(since) and not result.passed.isdisjoint(since))
 
 
 _worker: tuple[Options, frozenset[str]] | None = None
@@ -168,29 +180,39 @@ def in_order(files: list[Path], options: Options, known: set[str],
     try:
         # A few files ahead keep the workers busy while this process stores; more would
         # only hold parsed files in memory. Each file is sent with the titles stored since
-        # the start, so only those of the files still in flight can make it stale.
+        # the start and those of the file just parsed, so only those of the files still in
+        # flight can make it stale. The first ones wait for that file: one per worker.
         todo = iter(files)
         seen = set(start)
         added: list[str] = []  # the titles stored since the start
-        running: deque[tuple[Future[Parsed], int]] = deque()  # and how many of them it got
+        # Each file sent: its future, how many of `added` it got, and the titles it got of
+        # a file parsed but not stored yet.
+        running: deque[tuple[Future[Parsed], int, frozenset[str]]] = deque()
 
-        def submit(path: Path) -> None:
-            running.append((pool.submit(_parse_in_worker, path, "\n".join(added)), len(added)))
+        def submit(path: Path, ahead: frozenset[str] = frozenset()) -> None:
+            since = "\n".join([*added, *ahead])
+            running.append((pool.submit(_parse_in_worker, path, since), len(added), ahead))
 
-        for _, path in zip(range(size + AHEAD), todo, strict=False):
+        for path in islice(todo, size):
             submit(path)
         while running:
-            future, sent = running.popleft()
+            future, sent, ahead = running.popleft()
             result = future.result()
             again: Future[Parsed] | None = None
-            if len(added) > sent and _stale(result, set(added[sent:])):
+            guess: frozenset[str] = frozenset()
+            if _stale(result, set(added[sent:]) - ahead, ahead - known):
                 # Parsed again by a worker: it has pymorphy3's dictionaries loaded, which
                 # this process would otherwise load for one file (20-30 MB of memory).
                 # Queued before the next file, which would otherwise delay it by a parse.
                 again = pool.submit(_parse_in_worker, result.path, "\n".join(added))
-            nxt = next(todo, None)
-            if nxt is not None:
-                submit(nxt)
+            else:
+                # The files sent now are parsed while this one is stored: they get its
+                # titles as parsed, which is what the caller stores unless an admin's
+                # correction rewrites an article (_stale checks that on their turn). A file
+                # parsed without the titles of the one just before it is more often stale.
+                guess = frozenset(result.entries) - seen
+            for nxt in islice(todo, size + AHEAD - len(running)):
+                submit(nxt, guess)
             yield result if again is None else again.result()
             fresh = known - seen  # what the caller stored of this file
             seen |= fresh

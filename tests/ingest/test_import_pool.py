@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from publisher.core import config
-from publisher.ingest import detect, importer, parsing
+from publisher.ingest import detect, importer, parsing, regroup
 from publisher.store.engine import open_store
+from publisher.store.models import ArticleText
 from publisher.store.parsed import known_entry
 from tests.conftest import CORPUS
 from tests.ingest.test_import_bulk import _rows
@@ -82,8 +84,8 @@ def test_pool_stores_what_a_serial_run_stores(
         stale: list[Path] = []
         original = parsing._stale
 
-        def counted(result: parsing.Parsed, since: set[str]) -> bool:
-            if original(result, since):
+        def counted(result: parsing.Parsed, since: set[str], guessed: set[str]) -> bool:
+            if original(result, since, guessed):
                 stale.append(result.path)
                 return True
             return False
@@ -94,6 +96,91 @@ def test_pool_stores_what_a_serial_run_stores(
         assert [p.name for p in stale] == ["b_sample.txt"]
         assert _rows(pooled) == _rows(serial)
         assert b.totals()["rejected"] == 1
+    finally:
+        serial.close()
+        pooled.close()
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files the pool parses a second time."""
+    again: list[str] = []
+    original = parsing._stale
+
+    def counted(result: parsing.Parsed, since: set[str], guessed: set[str]) -> bool:
+        stale = original(result, since, guessed)
+        if stale:
+            again.append(result.path.name)
+        return stale
+
+    monkeypatch.setattr(parsing, "_stale", counted)
+    return again
+
+
+def _run_folder(tmp_path: Path, head: str) -> Path:
+    """a_first (`head`, then the KNOWN article), a_second (a sample dump), b_sample (KNOWN
+    as a subheading): b_sample is sent to a worker once a_first is parsed, not stored."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "a_first.txt").write_text(head + EARLIER, "utf-8")
+    shutil.copy(sorted(CORPUS.glob("*.txt"))[0], folder / "a_second.txt")
+    shutil.copy(SAMPLE, folder / "b_sample.txt")
+    return folder
+
+
+HEAD = ("Университетте жаңа емхана ашылды\n\nУниверситет емханасы көктемгі аллергиямен "
+        "ауыратын науқастарға арналған кабинет ашты. Кабинетте аллерголог дәрігерлер "
+        "қабылдау жүргізеді.\n\n")
+
+
+def test_a_file_gets_the_titles_of_the_file_parsed_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file that repeats an article of the file two places before it (parsed, not yet
+    stored, when the file goes to a worker) is parsed once and stores what a serial run
+    stores."""
+    folder = _run_folder(tmp_path, HEAD)
+    serial = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v1")}))
+    pooled = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v2")}))
+    try:
+        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
+        again = _counting(monkeypatch)
+        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
+        assert b.as_dict() == a.as_dict()
+        assert again == []
+        assert _rows(pooled) == _rows(serial)
+        with pooled.session() as s:
+            titles = [t for (t,) in s.execute(select(ArticleText.title))]
+        assert titles.count(KNOWN) == 1  # b_sample's subheading is a_first's article again
+    finally:
+        serial.close()
+        pooled.close()
+
+
+def test_a_file_told_of_an_article_a_correction_removed_is_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When an admin has merged a_first's KNOWN article into the one before it, the store
+    never gets KNOWN as a title although the parse of a_first had it: b_sample, sent with
+    it, is parsed again without it and keeps KNOWN a subheading, as a serial run does."""
+    folder = _run_folder(tmp_path, HEAD)
+    stores = []
+    for name in ("v1", "v2"):
+        store = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / name)}))
+        importer.import_paths(store, [folder / "a_first.txt"], now=NOW, workers=1)
+        with store.session() as s:
+            ids = {t: a for a, t in s.execute(select(ArticleText.article_id, ArticleText.title))}
+        regroup.merge(store, ids[HEAD.split("\n")[0]], ids[KNOWN], now=NOW)
+        stores.append(store)
+    serial, pooled = stores
+    try:
+        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
+        again = _counting(monkeypatch)
+        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
+        assert again == ["b_sample.txt"]
+        assert b.as_dict() == a.as_dict()
+        assert _rows(pooled) == _rows(serial)
+        with pooled.session() as s:
+            assert KNOWN not in {t for (t,) in s.execute(select(ArticleText.title))}
     finally:
         serial.close()
         pooled.close()
