@@ -7,6 +7,8 @@ Inside bodies there are subheadings that look exactly like titles, lead-in lines
 coefficients fitted on annotated dumps; a known article (its title and lead seen earlier in
 the file or already in the store) is one of the signals. The admin's `# ` / `## ` markers
 decide without it. Decisions close to the threshold are reported, so that an admin can check them.
+The costly signals are computed only until the rest could no longer change a call (most
+candidates are plainly one or the other): the calls are those of every signal computed.
 """
 
 from __future__ import annotations
