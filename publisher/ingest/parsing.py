@@ -119,20 +119,34 @@ def _parse_in_worker(path: Path, since: str) -> Parsed:
     return parse_file(path, options, start.union(since.split("\n")) if since else start)
 
 
-def preload(loaded: list[str]) -> list[str]:
+def preload(loaded: list[str], reruns: bool = True) -> list[str]:
     """The modules the fork server imports before it forks a worker.
 
     A forked worker runs the caller's main script once more (Python 3.11 and 3.12 ignore a
-    "__main__" preload; `python -m publisher` runs nothing), so what that script imports has
+    "__main__" preload) when `reruns` (see `_reruns_main`), so what that script imports has
     to be loaded by then. Under the command line that is the command group, whose commands
     load lazily: the parser and the group are enough, and the server starts in a quarter of
-    the time it takes to import the storing side (SQLAlchemy) it would not use. Under another
-    script (a benchmark, a program that embeds the importer), every module of the package
-    that this process has.
+    the time it takes to import the storing side (SQLAlchemy) it would not use. Under a main
+    that workers do not run again (`python -m ...`, `python -c ...`) the parser alone. Under
+    another script (a program that embeds the importer), every module of the package that
+    this process has.
     """
     if "publisher.cli.main" in loaded:
         return ["publisher.cli.main", __name__]
+    if not reruns:
+        return [__name__]
     return sorted(m for m in loaded if m == "publisher" or m.startswith("publisher."))
+
+
+def _reruns_main() -> bool:
+    """Whether a worker runs this process's main module again, by multiprocessing's own rule
+    (spawn.get_preparation_data): a script given by its path or a module run with -m does;
+    a package's __main__ and `python -c` do not."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name is not None:
+        return not (name == "__main__" or name.endswith(".__main__"))
+    return getattr(main, "__file__", None) is not None
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -145,7 +159,7 @@ def _context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     # Takes effect when this process starts its fork server, that is on its first pool.
     # list() first: another thread (the service's web server) may import meanwhile.
-    context.set_forkserver_preload(preload(list(sys.modules)))
+    context.set_forkserver_preload(preload(list(sys.modules), _reruns_main()))
     return context
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +25,8 @@ from tests.ingest.test_import_bulk import _rows
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
 # A subheading the segmenter keeps, though not by far: a known title tips it.
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "heldout_kk_clinic.txt"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "tests" / "fixtures" / "import" / "heldout_kk_clinic.txt"
 KNOWN = "Аллергияның белгілері"
 # The paragraph under it in SAMPLE: an earlier file that has the section as an article of
 # its own, with the same lead, makes the heading that article again.
@@ -224,9 +228,25 @@ def test_a_parse_leaves_no_reference_cycles() -> None:
 
 def test_the_fork_server_preloads_only_what_a_worker_runs() -> None:
     """Under the command line the fork server imports the command group (which a worker runs
-    again, and whose commands load lazily) and the parser, not the storing side; under any
-    other main script, every module of the package that the caller has."""
+    again, and whose commands load lazily) and the parser, not the storing side; under a
+    main that workers do not run again, the parser; under any other main script, every
+    module of the package that the caller has."""
     loaded = ["publisher", "publisher.cli.main", "publisher.store.bulk", "sqlalchemy"]
     assert parsing.preload(loaded) == ["publisher.cli.main", "publisher.ingest.parsing"]
-    assert parsing.preload(["sqlalchemy", "publisher.store.bulk", "publisher"]) == [
-        "publisher", "publisher.store.bulk"]
+    others = ["sqlalchemy", "publisher.store.bulk", "publisher"]
+    assert parsing.preload(others) == ["publisher", "publisher.store.bulk"]
+    assert parsing.preload(others, reruns=False) == ["publisher.ingest.parsing"]
+
+
+def test_workers_run_a_script_again_but_not_python_c(tmp_path: Path) -> None:
+    """multiprocessing runs a main script given by its path again in each worker, and
+    `python -c` or a package's __main__ not: `_reruns_main` says which, in a real child."""
+    script = tmp_path / "embed.py"
+    script.write_text("from publisher.ingest import parsing\nprint(parsing._reruns_main())\n")
+    run = [sys.executable]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    by_path = subprocess.run([*run, str(script)], env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+    by_c = subprocess.run([*run, "-c", script.read_text()], env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert (by_path, by_c) == ("True", "False")
