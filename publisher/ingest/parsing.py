@@ -195,7 +195,8 @@ def in_order(files: list[Path], options: Options, known: set[str],
         # A few files ahead keep the workers busy while this process stores; more would
         # only hold parsed files in memory. Each file is sent with the titles stored since
         # the start and those of the file just parsed, so only those of the files still in
-        # flight can make it stale. The first ones wait for that file: one per worker.
+        # flight can make it stale. The pool starts with one file per worker; the files
+        # ahead go out when the first is parsed, with its titles.
         todo = iter(files)
         seen = set(start)
         added: list[str] = []  # the titles stored since the start
