@@ -37,6 +37,8 @@ __all__ = ["Decision", "Unit", "body_blocks", "known_titles", "parse", "split", 
 THRESHOLD = 0.5
 # Logit rounding room for a call settled before all signals are in (sums in another order).
 _SLACK = 1e-9
+_MAX_SETTLING_MARGIN = 0.49
+_KNOWN_AT = signals.NAMES.index("known")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class Decision:
         return {"line": self.line, "text": self.text, "score": round(self.score, 3),
                 "verdict": self.verdict}
 
+
+# Candidates whose close-call listing alone knowing them would change, by `known_entry`:
+# each line with the listing it would then get (None: none).
+Relisted = dict[str, list[tuple[int, Decision | None]]]
 
 # What a caller may watch: each candidate's signals and the verdict taken (for fitting: the
 # oracle's verdict, or the model's own when it decodes on its own).
@@ -112,31 +118,57 @@ class _Judge:
     oracle: set[int] | None = None
     observe: Observer | None = None
     passed: set[str] | None = None
+    relisted: Relisted | None = None
 
     def __post_init__(self) -> None:
         # Logits past which a call is settled whatever the signals not computed yet: a title
-        # that is no close call, or a subheading that is neither a close call nor one a known
-        # title would turn (`passed`). _low/_high[g]: the least and most that the groups
-        # signals.STAGED[g:] can add to the logit.
+        # that is no close call, or a subheading that is not one either. _low/_high[g]: the
+        # least and most that the groups signals.STAGED[g:] can add to the logit.
         w = self.weights
         spans = [w.reach(group) for _, group in signals.STAGED]
         self._low = [sum(lo for lo, _ in spans[g:]) for g in range(len(spans))]
         self._high = [sum(hi for _, hi in spans[g:]) for g in range(len(spans))]
-        close = w.margin < THRESHOLD
-        self._title = model.logit(THRESHOLD + w.margin) + _SLACK if close else math.inf
-        self._sub = model.logit(THRESHOLD - w.margin) - _SLACK if close else -math.inf
-        self._sub_unknown = min(self._sub, -w.weight("known") - _SLACK)
+        # A negative margin lists no close call: the verdict's own bound serves. Near 0.5 a
+        # probability is too coarse for a bound on the logit: every call gets all signals.
+        m = max(w.margin, 0.0)
+        settles = m <= _MAX_SETTLING_MARGIN
+        self._title = model.logit(THRESHOLD + m) + _SLACK if settles else math.inf
+        self._sub = model.logit(THRESHOLD - m) - _SLACK if settles else -math.inf
+        # Knowing a candidate adds the "known" weight to its logit. A candidate not known is
+        # settled only when it would be called and reported the same either way (`passed`).
+        known_weight = w.weight("known")
+        self._known_shift = (min(known_weight, 0.0), max(known_weight, 0.0))
 
     def _settled(self, x: list[float], group: int, known: bool) -> bool | None:
         """The call on a candidate with the signals of STAGED[:group] in `x`, if those are
         enough: True (a title), False (not one), None (compute the next group)."""
         z = self.weights.logit(x)
-        if z + self._low[group] > self._title:
+        low, high = (0.0, 0.0) if known or self.passed is None else self._known_shift
+        if z + self._low[group] + low > self._title:
             return True
-        if z + self._high[group] < (self._sub if known or self.passed is None
-                                    else self._sub_unknown):
+        if z + self._high[group] + high < self._sub:
             return False
         return None
+
+    def _if_known(self, u: Unit, entry: str, x: list[float], verdict: bool, p: float) -> None:
+        """Note what knowing a candidate not known would change (`x` its signals, `p` its
+        probability): its call, which makes a parse stale (`passed`), or only whether and
+        with what score it is listed as a close call (`relisted`: the listing it would get;
+        without `relisted`, that too goes into `passed`)."""
+        assert self.passed is not None
+        margin = self.weights.margin
+        as_known = list(x)
+        as_known[_KNOWN_AT] = 1.0
+        p_known = self.weights.probability(as_known)  # the sum a parse knowing it makes
+        close_known = abs(p_known - THRESHOLD) < margin
+        if (p_known > THRESHOLD) != verdict:
+            self.passed.add(entry)
+        elif close_known or abs(p - THRESHOLD) < margin:
+            if self.relisted is None:
+                self.passed.add(entry)
+            else:
+                listed = _decision(u, p_known, verdict) if close_known else None
+                self.relisted.setdefault(entry, []).append((u.line, listed))
 
     def starts_article(self, i: int, current: Draft, known: bool) -> bool:
         """Whether candidate `i` opens a new article; `known`: it and the paragraph after it
@@ -165,16 +197,17 @@ class _Judge:
         if self.observe is not None:
             self.observe(us[i], x, p > THRESHOLD)
         verdict = p > THRESHOLD
-        if not verdict and not known and self.passed is not None and (
-            self.weights.logit(x) + self.weights.weight("known") > 0
-        ):
-            self.passed.add(known_entry(us[i].text, _lead_after(us, i)))
+        if not known and self.passed is not None:
+            self._if_known(us[i], known_entry(us[i].text, _lead_after(us, i)), x, verdict, p)
         if self.decisions is not None and abs(p - THRESHOLD) < self.weights.margin:
-            # A line closed by a period that is no title stays a sentence of its paragraph.
-            kept = "paragraph" if us[i].period else "subheading"
-            self.decisions.append(Decision(us[i].line, us[i].text, p,
-                                           "title" if verdict else kept))
+            self.decisions.append(_decision(us[i], p, verdict))
         return verdict
+
+
+def _decision(u: Unit, p: float, verdict: bool) -> Decision:
+    # A line closed by a period that is no title stays a sentence of its paragraph.
+    kept = "paragraph" if u.period else "subheading"
+    return Decision(u.line, u.text, p, "title" if verdict else kept)
 
 
 def _lead_after(us: list[Unit], i: int, reach: int = 4) -> str:
@@ -198,20 +231,21 @@ def known_titles(drafts: list[Draft]) -> set[str]:
 def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
           decisions: list[Decision] | None = None, oracle: set[int] | None = None,
           observe: Observer | None = None, weights: model.Model | None = None,
-          passed: set[str] | None = None) -> list[Draft]:
+          passed: set[str] | None = None, relisted: Relisted | None = None) -> list[Draft]:
     """Group units into article drafts, deciding for each heading: title or subheading.
 
     `known` holds `known_entry` of the articles seen before (stored, or in earlier files).
     Decisions within the model's margin of the threshold go into `decisions`, and the entry
-    of every candidate that stayed a subheading or a sentence but would have been a title had
-    it been known into `passed` (an article learnt later could change only those). `weights`
+    of every candidate not known whose call would change had it been known into `passed`
+    (an article learnt later could change only those), and of those whose close-call
+    listing alone would into `relisted` (with that listing; into `passed` without it). `weights`
     replaces the fitted model (cross-validation fits one per held-out file).
     """
     known_keys = set(known or ())
     known_heads = {title_of_entry(e) for e in known_keys}
     idf = segment.idf_weights(u.stems for u in us)
     judge = _Judge(us, idf, signals.baseline(us, idf), weights or model.load(), decisions,
-                   oracle, observe, passed)
+                   oracle, observe, passed, relisted)
     drafts: list[Draft] = []
     current: Draft | None = None
     pending: date | None = None
@@ -252,19 +286,20 @@ def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
 
 def parse(text: str, origin: str, known_titles: AbstractSet[str] | None = None,
           derived: set[str] | None = None, decisions: list[Decision] | None = None,
-          passed: set[str] | None = None) -> list[ParsedArticle]:
+          passed: set[str] | None = None, relisted: Relisted | None = None,
+          ) -> list[ParsedArticle]:
     """Articles of one dump, in file order (repeats included: saving makes them one).
 
     The origins of articles whose title was taken from their first sentence go into
     `derived`, and the model's close calls into `decisions`, for the import report;
-    `passed` gets the candidates a known title would have made titles (see `split`).
+    `passed` and `relisted` get the candidates a known title would change (see `split`).
     """
     us = units(text)
     if not us:
         raise InputError(f"{origin}: empty file", "check the export")
     stem(us, detect.bmp_only(text))
     out: list[ParsedArticle] = []
-    for d in split(us, known_titles, decisions=decisions, passed=passed):
+    for d in split(us, known_titles, decisions=decisions, passed=passed, relisted=relisted):
         blocks = _blocks(d.units)
         if not blocks:
             continue

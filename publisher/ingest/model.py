@@ -35,7 +35,7 @@ class Model:
         return self.intercept + dot
 
     def probability(self, x: Sequence[float]) -> float:
-        return _sigmoid(self.logit(x))
+        return sigmoid(self.logit(x))
 
     def weight(self, name: str) -> float:
         return self.coef[self.names.index(name)]
@@ -63,7 +63,7 @@ def logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def _sigmoid(z: float) -> float:
+def sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
@@ -108,7 +108,7 @@ def fit(names: Sequence[str], xs: Sequence[Sequence[float]], ys: Sequence[int],
         grad = [0.0] * k
         hess = [[0.0] * k for _ in range(k)]
         for row, y in zip(rows, ys, strict=True):
-            p = _sigmoid(sum(a * b for a, b in zip(w, row, strict=True)))
+            p = sigmoid(sum(a * b for a, b in zip(w, row, strict=True)))
             err = p - y
             s = p * (1.0 - p)
             for i in range(k):

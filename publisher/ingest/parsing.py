@@ -56,7 +56,11 @@ class Parsed:
     derived: set[str] = field(default_factory=set)  # origins of titles made from a sentence
     # The segmenter's close calls, as the import report lists them.
     uncertain: list[dict[str, object]] = field(default_factory=list)
-    passed: set[str] = field(default_factory=set)  # candidates that stayed subheadings
+    # Entries of candidates whose call a known article would change (the parse is then
+    # stale), and of those whose close-call listing alone it would, with that listing.
+    passed: set[str] = field(default_factory=set)
+    relisted: dict[str, list[tuple[int, dict[str, object] | None]]] = field(
+        default_factory=dict)
     # `known_entry` of each article, as a later file knows it once this one is stored.
     entries: list[str] = field(default_factory=list)
 
@@ -68,15 +72,19 @@ def parse_file(path: Path, options: Options, known: set[str] | frozenset[str]) -
     derived: set[str] = set()
     decisions: list[dumps.Decision] = []
     passed: set[str] = set()
+    relisted: dumps.Relisted = {}
     try:
         with collector.paused() if options.pause_gc else nullcontext():
             parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
                                   known_titles=known, max_bytes=options.max_bytes,
-                                  derived=derived, decisions=decisions, passed=passed)
+                                  derived=derived, decisions=decisions, passed=passed,
+                                  relisted=relisted)
     except InputError as exc:
         return Parsed(path, None, warnings, str(exc))
     return Parsed(path, parsed, warnings, derived=derived,
                   uncertain=[d.as_dict() for d in decisions], passed=passed,
+                  relisted={e: [(line, None if d is None else d.as_dict()) for line, d in listed]
+                            for e, listed in relisted.items()},
                   entries=[known_entry(a.title, lead_of(a.blocks)) for a in parsed])
 
 
@@ -88,15 +96,25 @@ def _stale(result: Parsed, since: set[str], guessed: AbstractSet[str]) -> bool:
     then not stored as parsed (an admin's merge or split rewrote that file's articles).
 
     A known article weighs only in the decision on a candidate with that very heading and
-    lead (`known_entry`), and only towards "title" (its coefficient is positive;
-    tests/ingest/test_segmenter.py holds it so): a candidate the parse made a title stays
-    one. The parse lists the candidates that stayed subheadings or sentences but that the
-    known-title weight would have turned (`passed`); it is stale when one of those is a
-    newer article's entry, or when it was told of an article the store does not have.
+    lead (`known_entry`). The parse lists the entries of the candidates whose call that
+    weight would change (`passed`); it is stale when one of those is a newer article's
+    entry, or when it was told of an article the store does not have. (A candidate whose
+    close-call listing alone would change is relisted, see `_relist`.)
     """
     if result.articles is None:
         return False
     return bool(guessed) or (bool(since) and not result.passed.isdisjoint(since))
+
+
+def _relist(result: Parsed, since: set[str]) -> None:
+    """The close calls as a parse that also knew `since` lists them: a known article moves
+    the score of its candidates, in or out of the margin, without changing their calls."""
+    changed = {line: listed for entry in since.intersection(result.relisted)
+               for line, listed in result.relisted[entry]}
+    if changed:
+        kept = [d for d in result.uncertain if d["line"] not in changed]
+        kept.extend(d for d in changed.values() if d is not None)
+        result.uncertain = sorted(kept, key=lambda d: int(str(d["line"])))
 
 
 _worker: tuple[Options, frozenset[str]] | None = None
@@ -215,7 +233,8 @@ def in_order(files: list[Path], options: Options, known: set[str],
             result = future.result()
             again: Future[Parsed] | None = None
             guess: frozenset[str] = frozenset()
-            if _stale(result, set(added[sent:]) - ahead, ahead - known):
+            since = set(added[sent:]) - ahead
+            if _stale(result, since, ahead - known):
                 # Parsed again by a worker: it has pymorphy3's dictionaries loaded, which
                 # this process would otherwise load for one file (20-30 MB of memory).
                 # Queued before the next file, which would otherwise delay it by a parse.
@@ -226,6 +245,7 @@ def in_order(files: list[Path], options: Options, known: set[str],
                 # correction rewrites an article (_stale checks that on their turn). A file
                 # parsed without the titles of the one just before it is more often stale.
                 guess = frozenset(result.entries) - seen
+                _relist(result, since)
             for nxt in islice(todo, size + AHEAD - len(running)):
                 submit(nxt, guess)
             yield result if again is None else again.result()

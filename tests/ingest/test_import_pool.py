@@ -190,6 +190,47 @@ def test_a_file_told_of_an_article_a_correction_removed_is_parsed_again(
         pooled.close()
 
 
+NEWS = ROOT / "tests" / "fixtures" / "import" / "blind2_ru_news.txt"
+# A title in NEWS that the segmenter calls right but not by far (a close call), unless the
+# article is known: then it is far from the threshold and no close call.
+CENTRE = "Открытие центра ментального здоровья студентов"
+CENTRE_LEAD = ("В главном учебном корпусе начал работу центр психологической поддержки "
+               "студентов. Консультации проводят психологи и психотерапевты университетской "
+               "клиники.")
+
+
+def test_a_close_call_is_listed_as_a_serial_run_lists_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file parsed while an earlier file with one of its articles was still in flight
+    lists its close calls as a serial run does (that article known, its title is no close
+    call), without being parsed again."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    samples = sorted(CORPUS.glob("*.txt"))
+    shutil.copy(samples[0], folder / "a_sample.txt")
+    (folder / "b_centre.txt").write_text(
+        f"{CENTRE}\n\n{CENTRE_LEAD}\n\nЦентр работает ежедневно с девяти утра.\n", "utf-8")
+    shutil.copy(samples[1], folder / "c_sample.txt")
+    shutil.copy(NEWS, folder / "d_news.txt")
+    serial = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v1")}))
+    pooled = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v2")}))
+    try:
+        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
+        again = _counting(monkeypatch)
+        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
+        alone = parsing.parse_file(NEWS, parsing.Options(lenient=False, max_bytes=10**8), set())
+        assert CENTRE in [d["text"] for d in alone.uncertain]  # the case exists
+        news = next(f for f in b.files if f.path.endswith("d_news.txt"))
+        assert CENTRE not in [d["text"] for d in news.uncertain]
+        assert b.as_dict() == a.as_dict()
+        assert again == []
+        assert _rows(pooled) == _rows(serial)
+    finally:
+        serial.close()
+        pooled.close()
+
+
 def test_small_runs_parse_in_process(tmp_path: Path) -> None:
     """A single file, or a run below POOL_MIN_BYTES, starts no worker processes."""
     files = sorted(CORPUS.glob("*.txt"))

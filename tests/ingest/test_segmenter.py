@@ -3,6 +3,7 @@ that are what the fitting script gives."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -167,27 +168,58 @@ def test_the_held_out_sets_keep_their_recorded_scores() -> None:
     assert scores["blind5_"].as_dict()["f1"] >= 0.69
 
 
-def _calls(text: str, known: set[str], full: bool) -> tuple[object, ...]:
-    """What one split of `text` decides: articles, close calls, and `passed` entries;
-    `full`: every signal of every call computed (an observer asks for them all)."""
+def _calls(text: str, known: set[str], full: bool,
+           weights: model.Model | None = None) -> tuple[object, ...]:
+    """What one split of `text` decides: articles, close calls, the `passed` and
+    `relisted` entries; `full`: every signal of every call computed (an observer asks for
+    them all)."""
     decisions: list[dumps.Decision] = []
     passed: set[str] = set()
+    relisted: dumps.Relisted = {}
     drafts = dumps.split(dumps.units(text), set(known), decisions=decisions, passed=passed,
+                         relisted=relisted, weights=weights,
                          observe=(lambda u, x, verdict: None) if full else None)
     return ([(d.line, d.title, [(u.line, u.kind) for u in d.units]) for d in drafts],
-            decisions, passed, dumps.known_titles(drafts))
+            decisions, passed, relisted, dumps.known_titles(drafts))
 
 
 def test_a_call_settled_before_every_signal_is_in_is_the_call_all_signals_make() -> None:
     """The judge stops computing a candidate's costly signals once they cannot change its
     call; on every annotated dump, read fresh and read again as a re-import (its own
-    articles known), the articles, the close calls and the `passed` entries are the ones
-    all signals give."""
+    articles known), the articles, the close calls and the `passed` and `relisted` entries
+    are the ones all signals give."""
     for case in _bench().cases():
         fresh = _calls(case.text, case.known, full=False)
         assert fresh == _calls(case.text, case.known, full=True), case.path.name
-        again = case.known | fresh[3]  # type: ignore[operator]
+        again = case.known | fresh[4]  # type: ignore[operator]
         assert _calls(case.text, again, full=False) == _calls(case.text, again, full=True)
+
+
+@pytest.mark.parametrize("margin", [-0.3, 0.0, 0.05, 0.4, 0.49, 0.4999999927, 0.5 - 2**-54,
+                                    0.5, 0.7, math.nan])
+def test_calls_settled_early_hold_for_any_margin(margin: float) -> None:
+    """Whatever margin a weights file sets for close calls (none, negative, at or past 0.5),
+    settling a call early gives what all signals give."""
+    weights = dataclasses.replace(model.load(), margin=margin)
+    for case in _bench().cases()[::6]:
+        staged = _calls(case.text, case.known, full=False, weights=weights)
+        assert staged == _calls(case.text, case.known, full=True, weights=weights), (
+            case.path.name)
+
+
+@pytest.mark.parametrize("weight", [3.0, 8.0, -2.0])
+def test_calls_settled_early_allow_for_what_knowing_them_would_change(weight: float) -> None:
+    """With a heavier (or negative) weight for a known article, more candidates would be
+    called or listed otherwise if known: the judge still settles early only those that
+    would not, so `passed` and `relisted` are the ones all signals give."""
+    shipped = model.load()
+    coef = list(shipped.coef)
+    coef[shipped.names.index("known")] = weight
+    weights = dataclasses.replace(shipped, coef=tuple(coef))
+    for case in _bench().cases()[::3]:
+        staged = _calls(case.text, case.known, full=False, weights=weights)
+        assert staged == _calls(case.text, case.known, full=True, weights=weights), (
+            case.path.name)
 
 
 def test_every_staged_signal_stays_within_the_range_the_judge_assumes() -> None:
