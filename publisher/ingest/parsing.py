@@ -145,7 +145,7 @@ def preload(loaded: list[str], reruns: bool = True) -> list[str]:
     to be loaded by then. Under the command line that is the command group, whose commands
     load lazily: the parser and the group are enough, and the server starts in a quarter of
     the time it takes to import the storing side (SQLAlchemy) it would not use. Under a main
-    that workers do not run again (`python -m ...`, `python -c ...`) the parser alone. Under
+    that workers do not run again (a package's `__main__`, `python -c`) the parser alone. Under
     another script (a program that embeds the importer), every module of the package that
     this process has.
     """
