@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from sqlalchemy import select
 
 from publisher.core import config
 from publisher.ingest import detect, importer, parsing, regroup
-from publisher.store.engine import open_store
+from publisher.store.engine import Store, open_store
 from publisher.store.models import ArticleText
 from publisher.store.parsed import known_entry
 from tests.conftest import CORPUS
@@ -80,29 +82,9 @@ def test_pool_stores_what_a_serial_run_stores(
 ) -> None:
     """Two workers and a file made stale by an earlier one give the same report and the same
     rows as parsing in this process; the stale file, and only it, is parsed again."""
-    folder = _folder(tmp_path)
-    serial = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v1")}))
-    pooled = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v2")}))
-    try:
-        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
-        stale: list[Path] = []
-        original = parsing._stale
-
-        def counted(result: parsing.Parsed, since: set[str], guessed: set[str]) -> bool:
-            if original(result, since, guessed):
-                stale.append(result.path)
-                return True
-            return False
-
-        monkeypatch.setattr(parsing, "_stale", counted)
-        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
-        assert b.as_dict() == a.as_dict()
-        assert [p.name for p in stale] == ["b_sample.txt"]
-        assert _rows(pooled) == _rows(serial)
-        assert b.totals()["rejected"] == 1
-    finally:
-        serial.close()
-        pooled.close()
+    with _both_runs(tmp_path, monkeypatch, _folder(tmp_path)) as (_pooled, report, again):
+        assert again == ["b_sample.txt"]
+        assert report.totals()["rejected"] == 1
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -118,6 +100,32 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(parsing, "_stale", counted)
     return again
+
+
+@contextmanager
+def _both_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: Path,
+    prepare: Callable[[Store], None] = lambda store: None,
+) -> Iterator[tuple[Store, importer.ImportReport, list[str]]]:
+    """`folder` imported by parsing in this process and with two workers, each into a store
+    of its own (`prepare`d first), which must report and store the same: the pooled store,
+    its report and the files it parsed twice."""
+    stores: list[Store] = []
+    try:
+        for name in ("v1", "v2"):
+            stores.append(open_store(config.load(
+                environ={"PUBLISHER_DATA_DIR": str(tmp_path / name)})))
+            prepare(stores[-1])
+        serial, pooled = stores
+        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
+        again = _counting(monkeypatch)
+        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
+        assert b.as_dict() == a.as_dict()
+        assert _rows(pooled) == _rows(serial)
+        yield pooled, b, again
+    finally:
+        for store in stores:
+            store.close()
 
 
 def _run_folder(tmp_path: Path, head: str) -> Path:
@@ -142,22 +150,11 @@ def test_a_file_gets_the_titles_of_the_file_parsed_before_it(
     """A file that repeats an article of the file two places before it (parsed, not yet
     stored, when the file goes to a worker) is parsed once and stores what a serial run
     stores."""
-    folder = _run_folder(tmp_path, HEAD)
-    serial = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v1")}))
-    pooled = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v2")}))
-    try:
-        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
-        again = _counting(monkeypatch)
-        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
-        assert b.as_dict() == a.as_dict()
+    with _both_runs(tmp_path, monkeypatch, _run_folder(tmp_path, HEAD)) as (pooled, _, again):
         assert again == []
-        assert _rows(pooled) == _rows(serial)
         with pooled.session() as s:
             titles = [t for (t,) in s.execute(select(ArticleText.title))]
         assert titles.count(KNOWN) == 1  # b_sample's subheading is a_first's article again
-    finally:
-        serial.close()
-        pooled.close()
 
 
 def test_a_file_told_of_an_article_a_correction_removed_is_parsed_again(
@@ -167,27 +164,17 @@ def test_a_file_told_of_an_article_a_correction_removed_is_parsed_again(
     never gets KNOWN as a title although the parse of a_first had it: b_sample, sent with
     it, is parsed again without it and keeps KNOWN a subheading, as a serial run does."""
     folder = _run_folder(tmp_path, HEAD)
-    stores = []
-    for name in ("v1", "v2"):
-        store = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / name)}))
+
+    def merged(store: Store) -> None:
         importer.import_paths(store, [folder / "a_first.txt"], now=NOW, workers=1)
         with store.session() as s:
             ids = {t: a for a, t in s.execute(select(ArticleText.article_id, ArticleText.title))}
         regroup.merge(store, ids[HEAD.split("\n")[0]], ids[KNOWN], now=NOW)
-        stores.append(store)
-    serial, pooled = stores
-    try:
-        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
-        again = _counting(monkeypatch)
-        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
+
+    with _both_runs(tmp_path, monkeypatch, folder, merged) as (pooled, _, again):
         assert again == ["b_sample.txt"]
-        assert b.as_dict() == a.as_dict()
-        assert _rows(pooled) == _rows(serial)
         with pooled.session() as s:
             assert KNOWN not in {t for (t,) in s.execute(select(ArticleText.title))}
-    finally:
-        serial.close()
-        pooled.close()
 
 
 NEWS = ROOT / "tests" / "fixtures" / "import" / "blind2_ru_news.txt"
@@ -213,22 +200,12 @@ def test_a_close_call_is_listed_as_a_serial_run_lists_it(
         f"{CENTRE}\n\n{CENTRE_LEAD}\n\nЦентр работает ежедневно с девяти утра.\n", "utf-8")
     shutil.copy(samples[1], folder / "c_sample.txt")
     shutil.copy(NEWS, folder / "d_news.txt")
-    serial = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v1")}))
-    pooled = open_store(config.load(environ={"PUBLISHER_DATA_DIR": str(tmp_path / "v2")}))
-    try:
-        a = importer.import_paths(serial, [folder], now=NOW, workers=1)
-        again = _counting(monkeypatch)
-        b = importer.import_paths(pooled, [folder], now=NOW, workers=2)
-        alone = parsing.parse_file(NEWS, parsing.Options(lenient=False, max_bytes=10**8), set())
-        assert CENTRE in [d["text"] for d in alone.uncertain]  # the case exists
-        news = next(f for f in b.files if f.path.endswith("d_news.txt"))
+    alone = parsing.parse_file(NEWS, parsing.Options(lenient=False, max_bytes=10**8), set())
+    assert CENTRE in [d["text"] for d in alone.uncertain]  # the case exists
+    with _both_runs(tmp_path, monkeypatch, folder) as (_pooled, report, again):
+        news = next(f for f in report.files if f.path.endswith("d_news.txt"))
         assert CENTRE not in [d["text"] for d in news.uncertain]
-        assert b.as_dict() == a.as_dict()
         assert again == []
-        assert _rows(pooled) == _rows(serial)
-    finally:
-        serial.close()
-        pooled.close()
 
 
 def test_small_runs_parse_in_process(tmp_path: Path) -> None:
