@@ -191,7 +191,7 @@ class Candidate:
 
     def __init__(self, us: list[Unit], i: int, draft: Draft, base: float,
                  idf: dict[str, float], known: bool = False, k: int = 4) -> None:
-        self.us, self.i, self.draft, self.base, self.idf, self.k = us, i, draft, base, idf, k
+        self.draft, self.base, self.idf, self.k = draft, base, idf, k
         u = self.u = us[i]
         body = draft.body
         after_units: list[Unit] = []
