@@ -59,7 +59,9 @@ def idf_weights(docs: Iterable[list[str]]) -> dict[str, float]:
     n = len(sets)
     # One pass of Counter's C loop over every paragraph's distinct words.
     df = Counter(chain.from_iterable(sets))
-    return {w: math.log((n + 1) / (c + 0.5)) for w, c in df.items()}
+    # A weight per frequency, not per word: most words of a file share a few frequencies.
+    weight = {c: math.log((n + 1) / (c + 0.5)) for c in set(df.values())}
+    return dict(zip(df, map(weight.__getitem__, df.values()), strict=True))
 
 
 def cosine(a: Counter[str], b: Counter[str], idf: dict[str, float] | None = None) -> float:

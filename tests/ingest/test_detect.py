@@ -149,3 +149,53 @@ def test_letter_runs_agree_with_the_letter_pattern_on_every_bmp_character() -> N
     text = " ".join(chr(c) * 3 for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF)
     runs = detect.LetterRuns("{3,}")
     assert runs(text) == re.findall(r"[^\W\d_]{3,}", text)
+
+
+def _language_by_full_counts(text: str) -> str:
+    """`detect.language` as first written: every letter counted by the patterns."""
+    sample = text[:20000]
+    cyr = len(re.findall("[\u0400-\u04ff]", sample))
+    lat = len(re.findall("[A-Za-z]", sample))
+    kk_letters = sum(c in detect.KAZAKH_LETTERS for c in sample)
+    if cyr == 0 and lat == 0:
+        return "en"
+    if lat > cyr:
+        return "en"
+    if kk_letters * 200 >= cyr and kk_letters >= 2:
+        return "kk"
+    found = re.findall(r"[^\W\d_]+", sample.casefold())
+    kk = sum(w in detect._KK_WORDS for w in found)
+    ru = sum(w in detect._RU_WORDS for w in found)
+    if kk_letters and kk >= ru:
+        return "kk"
+    return "kk" if kk > 2 * ru and kk >= 3 else "ru"
+
+
+# Letters and words that move the answer: Kazakh-only letters, Cyrillic shared with Russian
+# and the wider block, Latin, function words of both languages, and anything else.
+_WORDS = ["және", "мен", "жане", "туралы", "и", "в", "на", "который", "the", "of"]
+_LANGUAGE_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(sorted(detect.KAZAKH_LETTERS)),
+        st.characters(min_codepoint=0x400, max_codepoint=0x4FF),
+        st.sampled_from(["а", "о", "е", "к", "т", "ы", "a", "e", "x", " ", " ", ".", "1"]),
+        st.sampled_from([f" {w} " for w in _WORDS]),
+        st.characters(blacklist_categories=("Cs",)),
+    ),
+    max_size=400,
+).map("".join)
+
+
+@settings(max_examples=400)
+@given(_LANGUAGE_TEXT)
+def test_language_answers_as_counting_every_letter_would(text: str) -> None:
+    """Counting letters in bytes and stopping once Kazakh is plain gives the full count's
+    answer, on any text."""
+    assert detect.language(text) == _language_by_full_counts(text)
+
+
+def test_language_of_a_long_text_at_the_kazakh_letter_threshold() -> None:
+    """One Kazakh letter in two hundred Cyrillic ones is Kazakh; one fewer is not."""
+    russian = "и тот " * 75  # 300 Cyrillic letters, Russian function words
+    assert detect.language(russian + "әә" + "т" * 98) == "kk"  # 400 letters, 2 Kazakh
+    assert detect.language(russian + "әә" + "т" * 99) == "ru"  # 401 letters: 3 needed

@@ -268,3 +268,36 @@ def test_workers_run_a_script_again_but_not_python_c(tmp_path: Path) -> None:
     by_c = subprocess.run([*run, "-c", script.read_text()], env=env, capture_output=True,
                           text=True, check=True).stdout.strip()
     assert (by_path, by_c) == ("True", "False")
+
+
+def test_a_parsed_article_crosses_to_the_importing_process_whole() -> None:
+    """A worker's article, pickled in its compact form, reads back equal in every field."""
+    import pickle
+
+    from publisher.store.parsed import Block, ParsedArticle, TextInput
+
+    article = ParsedArticle(
+        title="Жаңа зертхана ашылды", lang="kk", date=datetime(2025, 3, 14, 12, tzinfo=UTC),
+        blocks=[Block("paragraph", "Бірінші."), Block("heading", "Жоспарлар"),
+                Block("list", "бір\nекі")],
+        origin="a.txt:3", summary="Қысқаша", categories=["news", "science"],
+        translations={"ru": TextInput("Открыта лаборатория", [Block("paragraph", "Первый.")])},
+        slug="zhana-zerthana", derived_fingerprint="f" * 64)
+    back = pickle.loads(pickle.dumps(article, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == article
+    assert all(isinstance(b, Block) for b in back.blocks)
+
+
+def test_a_worker_reads_the_stored_articles_log_as_far_as_each_file_was_sent(
+        tmp_path: Path) -> None:
+    """A worker knows the run's first articles and the log's first `upto` bytes, reading
+    only what is new; a file sent before one it parsed (no run does that) reads again."""
+    log = tmp_path / "known"
+    log.write_bytes("Ә|1\nБ|2\n".encode() + b"C|3\n")
+    worker = parsing._Worker(parsing.Options(lenient=False, max_bytes=100), frozenset({"0|0"}),
+                             str(log), {"0|0"})
+    assert worker.catch_up(0) == {"0|0"}
+    upto = len("Ә|1\nБ|2\n".encode())
+    assert worker.catch_up(upto) == {"0|0", "Ә|1", "Б|2"}
+    assert worker.catch_up(log.stat().st_size) == {"0|0", "Ә|1", "Б|2", "C|3"}
+    assert worker.catch_up(upto) == {"0|0", "Ә|1", "Б|2"}
