@@ -108,6 +108,7 @@ class Draft:
     token_date: date | None = None
     title_stems: list[str] = field(default_factory=list)
     body: list[Unit] = field(default_factory=list)  # units that are not headings
+    chars: int = 0  # characters of the body's text
     seen: set[str] = field(default_factory=set)  # every stem of the title and the units
 
     def __post_init__(self) -> None:
@@ -118,6 +119,7 @@ class Draft:
         self.seen.update(u.stems)
         if u.kind != "heading":
             self.body.append(u)
+            self.chars += len(u.text)
 
 
 def _bag(units: list[Unit]) -> Counter[str]:
@@ -210,7 +212,6 @@ class Candidate:
         covered = segment.coverage(u.stems, draft.seen)
         nxt = self.nxt = next((us[j] for j in range(i + 1, len(us)) if _prose(us[j])), None)
         event = self.event = detect.event_signal(nxt.text) if nxt is not None else 0.0
-        chars = sum(len(x.text) for x in body)
         following = us[i + 1] if i + 1 < len(us) else None
         n_words = len(u.text.split())
         lone = sum(_prose(x) for x in after_units) < 2 and (
@@ -226,7 +227,7 @@ class Candidate:
             0.4 - covered,
             event,
             0.0,  # echo
-            float(len(body) >= 2 and chars < 300),
+            float(len(body) >= 2 and draft.chars < 300),
             float(u.text.rstrip(CLOSERS).endswith("?")),
             float(n_words >= 8),
             float(following is not None

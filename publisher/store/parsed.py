@@ -133,13 +133,19 @@ _TRANSLIT = str.maketrans(
 )  # fmt: skip
 
 
+_SLUG_WORD = re.compile(r"[a-z0-9]+")
+
+
 def slugify(title: str, limit: int = 80) -> str:
     # Checking is several times cheaper than normalising, and most titles are NFKC already.
     if not unicodedata.is_normalized("NFKC", title):
         title = unicodedata.normalize("NFKC", title)
     text = title.casefold().translate(_TRANSLIT)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    words = re.findall(r"[a-z0-9]+", text)
+    words = _SLUG_WORD.findall(text)
+    slug = "-".join(words)
+    if len(slug) < limit:  # every word fits (the loop below allows a first word limit - 1)
+        return slug or "article"
     slug = ""
     for w in words:
         if len(slug) + len(w) + 1 > limit:

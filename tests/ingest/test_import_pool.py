@@ -270,24 +270,6 @@ def test_workers_run_a_script_again_but_not_python_c(tmp_path: Path) -> None:
     assert (by_path, by_c) == ("True", "False")
 
 
-def test_a_parsed_article_crosses_to_the_importing_process_whole() -> None:
-    """A worker's article, pickled in its compact form, reads back equal in every field."""
-    import pickle
-
-    from publisher.store.parsed import Block, ParsedArticle, TextInput
-
-    article = ParsedArticle(
-        title="Жаңа зертхана ашылды", lang="kk", date=datetime(2025, 3, 14, 12, tzinfo=UTC),
-        blocks=[Block("paragraph", "Бірінші."), Block("heading", "Жоспарлар"),
-                Block("list", "бір\nекі")],
-        origin="a.txt:3", summary="Қысқаша", categories=["news", "science"],
-        translations={"ru": TextInput("Открыта лаборатория", [Block("paragraph", "Первый.")])},
-        slug="zhana-zerthana", derived_fingerprint="f" * 64)
-    back = pickle.loads(pickle.dumps(article, protocol=pickle.HIGHEST_PROTOCOL))
-    assert back == article
-    assert all(isinstance(b, Block) for b in back.blocks)
-
-
 def test_a_worker_reads_the_stored_articles_log_as_far_as_each_file_was_sent(
         tmp_path: Path) -> None:
     """A worker knows the run's first articles and the log's first `upto` bytes, reading

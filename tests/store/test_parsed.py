@@ -1,9 +1,10 @@
-"""The parsed article's derived values: the content fingerprint."""
+"""The parsed article's derived values (content fingerprint, slug), and its pickling."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from datetime import UTC, datetime
 
 from hypothesis import assume, given, settings
@@ -18,6 +19,7 @@ from publisher.store.parsed import (
     fingerprint,
     known_entry,
     normalise_key,
+    slugify,
 )
 
 
@@ -67,3 +69,44 @@ def test_a_known_entry_keys_the_title_and_the_start_of_the_lead(
         assert known_entry(title, lead + tail) == entry
     assume(not lead.startswith("Другое"))
     assert known_entry(title, "Другое начало. " + lead) != entry
+
+
+def test_a_parsed_article_pickles_whole() -> None:
+    """An article a parse worker sends, pickled in its compact form, reads back equal in
+    every field, with Block objects for blocks."""
+    article = ParsedArticle(
+        title="Жаңа зертхана ашылды", lang="kk", date=datetime(2025, 3, 14, 12, tzinfo=UTC),
+        blocks=[Block("paragraph", "Бірінші."), Block("heading", "Жоспарлар"),
+                Block("list", "бір\nекі")],
+        origin="a.txt:3", summary="Қысқаша", categories=["news", "science"],
+        translations={"ru": TextInput("Открыта лаборатория", [Block("paragraph", "Первый.")])},
+        slug="zhana-zerthana", derived_fingerprint="f" * 64)
+    back = pickle.loads(pickle.dumps(article, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == article
+    assert all(isinstance(b, Block) for b in back.blocks)
+
+
+def _slug_word_by_word(title: str, limit: int) -> str:
+    """slugify as first written: words added while the slug stays within `limit`."""
+    joined = slugify(title, 10**6)  # every word, transliterated ("article": none)
+    slug = ""
+    for w in [] if joined == "article" else joined.split("-"):
+        if len(slug) + len(w) + 1 > limit:
+            break
+        slug = f"{slug}-{w}" if slug else w
+    return slug or "article"
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["a", "bb", "қазақ", "Мед", "x" * 9, "2025", "—", " ", "é"]),
+                max_size=30).map(" ".join), st.integers(min_value=1, max_value=40))
+def test_a_slug_keeps_the_words_that_fit(title: str, limit: int) -> None:
+    """A slug is the title's words, transliterated, while they fit in `limit` characters
+    (a first word needs room for a hyphen after it), else "article"."""
+    assert slugify(title, limit) == _slug_word_by_word(title, limit)
+
+
+def test_a_slug_of_one_word_as_long_as_the_limit_is_article() -> None:
+    """The edge the join shortcut must keep: a lone word of exactly `limit` letters."""
+    assert slugify("a" * 80) == "article"
+    assert slugify("a" * 79) == "a" * 79
