@@ -28,8 +28,6 @@ from publisher.store.parsed import (
     ParsedArticle,
     known_entry,
     lead_of,
-    normalise_key,
-    title_of_entry,
 )
 
 __all__ = ["Decision", "Unit", "body_blocks", "known_titles", "parse", "split", "units"]
@@ -170,9 +168,10 @@ class _Judge:
                 listed = _decision(u, p_known, verdict) if close_known else None
                 self.relisted.setdefault(entry, []).append((u.line, listed))
 
-    def starts_article(self, i: int, current: Draft, known: bool) -> bool:
-        """Whether candidate `i` opens a new article; `known`: it and the paragraph after it
-        are the title and lead of an article seen before (earlier in the file, or stored)."""
+    def starts_article(self, i: int, current: Draft, entry: str, known: bool) -> bool:
+        """Whether candidate `i` opens a new article; `entry`: its `known_entry` (its text and
+        the paragraph after it), `known`: that of an article seen before (earlier in the file,
+        or stored)."""
         us = self.us
         if not current.body or i + 1 >= len(us):
             return False
@@ -198,7 +197,7 @@ class _Judge:
             self.observe(us[i], x, p > THRESHOLD)
         verdict = p > THRESHOLD
         if not known and self.passed is not None:
-            self._if_known(us[i], known_entry(us[i].text, _lead_after(us, i)), x, verdict, p)
+            self._if_known(us[i], entry, x, verdict, p)
         if self.decisions is not None and abs(p - THRESHOLD) < self.weights.margin:
             self.decisions.append(_decision(us[i], p, verdict))
         return verdict
@@ -241,8 +240,9 @@ def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
     listing alone would into `relisted` (with that listing; into `passed` without it). `weights`
     replaces the fitted model (cross-validation fits one per held-out file).
     """
-    known_keys = set(known or ())
-    known_heads = {title_of_entry(e) for e in known_keys}
+    known = known or frozenset()
+    # The file's own titles so far, with their leads: a repeat later in the file is known.
+    own: set[str] = set()
     idf = segment.idf_weights(u.stems for u in us)
     judge = _Judge(us, idf, signals.baseline(us, idf), weights or model.load(), decisions,
                    oracle, observe, passed, relisted)
@@ -261,17 +261,16 @@ def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
             if u.forced or u.shape == "asked":
                 is_title = u.forced == "title" or current is None
             else:
-                # The lead is looked at only for a heading whose text is a known title.
-                seen = has_body and normalise_key(u.text) in known_heads and (
-                    known_entry(u.text, _lead_after(us, i)) in known_keys)
-                is_title = current is None or judge.starts_article(i, current, seen)
+                # A candidate is judged only after a body (the judge's first test).
+                entry = known_entry(u.text, _lead_after(us, i)) if has_body else ""
+                seen = bool(entry) and (entry in own or entry in known)
+                is_title = current is None or judge.starts_article(i, current, entry, seen)
             if not is_title and u.period:
                 u.kind = "prose"  # a short sentence, not a heading
         if is_title:
             current = Draft(title=u.text, line=u.line, token_date=pending,
                             title_stems=u.stems)
-            known_keys.add(known_entry(u.text, _lead_after(us, i)))
-            known_heads.add(normalise_key(u.text))
+            own.add(known_entry(u.text, _lead_after(us, i)))
             drafts.append(current)
             pending = None
             continue
