@@ -86,7 +86,8 @@ class _Batch:
         # The blocks' JSON text, made once for the fingerprint and for the row (by identity
         # of the list, which a slot keeps until something replaces it).
         self.blocks_json: dict[int, tuple[list[dict[str, str]], str]] = {
-            id(blocks): (blocks, blocks_text(blocks)) for blocks in self.blocks
+            id(blocks): (blocks, blocks_text(p.blocks))
+            for p, blocks in zip(batch, self.blocks, strict=True)
         }
         self.fps = [fingerprint(p, self.blocks_json[id(blocks)][1])
                     for p, blocks in zip(batch, self.blocks, strict=True)]

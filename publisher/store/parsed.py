@@ -183,9 +183,16 @@ def derive_summary(blocks: list[Block], limit: int = 300) -> str:
     return lead[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
 
 
-def blocks_text(blocks: list[dict[str, str]]) -> str:
-    """Blocks (as dicts) in JSON, as the store keeps them and as the fingerprint hashes them."""
-    return to_json(blocks)
+# Each block's JSON up to its text, by kind.
+_OPENINGS = {kind: f'{{"kind": {_json_str(kind)}, "text": ' for kind in BLOCK_KINDS}
+
+
+def blocks_text(blocks: Sequence[Block]) -> str:
+    """Blocks in JSON, as the store keeps them and as the fingerprint hashes them: what
+    json.dumps makes of their dicts (`Block.as_dict`), made without the dicts."""
+    return "[" + ", ".join([
+        (_OPENINGS.get(b.kind) or f'{{"kind": {_json_str(b.kind)}, "text": ')
+        + _json_str(b.text) + "}" for b in blocks]) + "]"
 
 
 def fingerprint(parsed: ParsedArticle, blocks: str | None = None) -> str:
@@ -196,7 +203,7 @@ def fingerprint(parsed: ParsedArticle, blocks: str | None = None) -> str:
     if parsed.derived_fingerprint:
         return parsed.derived_fingerprint
     if blocks is None:
-        blocks = blocks_text([b.as_dict() for b in parsed.blocks])
+        blocks = blocks_text(parsed.blocks)
     # json.dumps(payload, ensure_ascii=False, sort_keys=True), written out key by key in
     # sorted order around the blocks' text (a block's own keys, "kind" and "text", already
     # are): the strings through json's own encoder, no payload dict built and sorted.
