@@ -256,6 +256,7 @@ def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
             if not u.text:
                 continue
         is_title = False
+        entry = ""
         if u.kind == "heading":
             has_body = current is not None and bool(current.body)
             if u.forced or u.shape == "asked":
@@ -270,7 +271,7 @@ def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
         if is_title:
             current = Draft(title=u.text, line=u.line, token_date=pending,
                             title_stems=u.stems)
-            own.add(known_entry(u.text, _lead_after(us, i)))
+            own.add(entry or known_entry(u.text, _lead_after(us, i)))
             drafts.append(current)
             pending = None
             continue
