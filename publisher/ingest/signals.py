@@ -87,12 +87,15 @@ def _heading(u: Unit) -> bool:
     return u.kind == "heading" and not u.period
 
 
+_LABEL = re.compile(r"^[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w]{0,10}:")
+
+
 def _shape_of(u: Unit) -> str:
     """The form a run of parallel subheadings shares: questions, "Q:" lines, numbers."""
     if u.shape == "numbered":
         return "numbered"
     text = u.text.rstrip(CLOSERS)
-    if re.match(r"^[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w]{0,10}:", u.text):
+    if _LABEL.match(u.text):
         return "label"
     return "question" if text.endswith("?") else ""
 
