@@ -79,7 +79,7 @@ class _Batch:
 
     def __init__(self, session: Session, batch: list[ParsedArticle],
                  overlay: Overlay | None = None, numbers: dict[str, int] | None = None,
-                 ) -> None:
+                 keys: list[str] | None = None) -> None:
         self.session = session
         self.overlay = overlay or Overlay()
         self.blocks = [_blocks_json(p.blocks) for p in batch]
@@ -91,7 +91,7 @@ class _Batch:
         }
         self.fps = [fingerprint(p, self.blocks_json[id(blocks)][1])
                     for p, blocks in zip(batch, self.blocks, strict=True)]
-        self.keys = [normalise_key(p.title) for p in batch]
+        self.keys = keys if keys is not None else [normalise_key(p.title) for p in batch]
         self._ids: dict[str, str] = {}
         ids: set[str] = set()
         for p, key in zip(batch, self.keys, strict=True):
@@ -389,7 +389,7 @@ def _write(b: _Batch) -> None:
 def save_all(
     session: Session, batch: list[ParsedArticle], *, now: datetime | None = None,
     before_replace: BeforeReplace | None = None, dry_run: Overlay | None = None,
-    slug_numbers: dict[str, int] | None = None,
+    slug_numbers: dict[str, int] | None = None, keys: list[str] | None = None,
 ) -> list[Outcome]:
     """Insert or update a file's articles inside the caller's transaction, in file order,
     with the outcome of each: what `articles.save` per article would store and answer.
@@ -399,9 +399,10 @@ def save_all(
     the decisions go into that overlay, which the run's next files read. `slug_numbers`
     carries the numbered slugs handed out (the last number per base) from one file of a
     run to the next, which would otherwise probe a long title's numbers from 2 again.
+    `keys`: `normalise_key` of each article's title, when the caller has them already.
     """
     now = now or utcnow()
-    b = _Batch(session, batch, dry_run, slug_numbers)
+    b = _Batch(session, batch, dry_run, slug_numbers, keys)
     # Slug bases of the articles that may be new (their undated id is not stored).
     bases = {i: p.slug or slugify(p.title) for i, (p, key) in enumerate(zip(batch, b.keys,
              strict=True)) if b.id_of(key) not in b.stored}
