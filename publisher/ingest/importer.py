@@ -204,7 +204,8 @@ def store_file(
         else:
             if dry_run and overlay is None:
                 overlay = bulk.Overlay()  # one file on its own
-            outcomes = bulk.save_all(session, parsed, now=now, before_replace=provenance.record,
+            outcomes = bulk.save_all(session, parsed, now=now,
+                                     before_replace=provenance.record_rows,
                                      dry_run=overlay if dry_run else None,
                                      slug_numbers=slug_numbers, keys=keys)
         for outcome in outcomes:

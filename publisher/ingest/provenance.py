@@ -58,20 +58,26 @@ def with_sources(blocks: list[dict[str, Any]], sources: dict[str, str]) -> list[
     return out
 
 
+def _custom(summary: str, blocks: list[dict[str, Any]]) -> bool:
+    return bool(summary) and summary != derive_summary(
+        [Block(b["kind"], b["text"]) for b in blocks])
+
+
 def custom_summary(src: ArticleText) -> bool:
     """True when the summary was given, not derived from the lead (it is then a field of its
     own to translate)."""
-    blocks = [Block(b["kind"], b["text"]) for b in src.blocks]
-    return bool(src.summary) and src.summary != derive_summary(blocks)
+    return _custom(src.summary, src.blocks)
 
 
-def current_sources(src: ArticleText, slot: ArticleText) -> dict[str, str]:
-    """The fields of the current source text that `slot`'s blocks line up with."""
-    sources = {"title": src.title}
-    if custom_summary(src):
-        sources["summary"] = src.summary
-    for n, block in enumerate(src.blocks, start=1):
-        if n <= len(slot.blocks) and slot.blocks[n - 1].get("kind") == block["kind"]:
+def _sources(title: str, summary: str, blocks: list[dict[str, Any]],
+             slot_blocks: list[dict[str, Any]]) -> dict[str, str]:
+    """The fields of a source text (`title`, `summary`, `blocks`) that a translation's
+    `slot_blocks` line up with."""
+    sources = {"title": title}
+    if _custom(summary, blocks):
+        sources["summary"] = summary
+    for n, block in enumerate(blocks, start=1):
+        if n <= len(slot_blocks) and slot_blocks[n - 1].get("kind") == block["kind"]:
             sources[f"block:{n}"] = str(block["text"])
     return sources
 
@@ -83,6 +89,23 @@ def record(art: Article) -> None:
     for slot in art.texts:
         if slot.status == "source" or slot.outdated:
             continue  # an outdated slot already lost sight of its text; keep what it recorded
-        blocks = with_sources(slot.blocks, current_sources(src, slot))
+        blocks = with_sources(slot.blocks,
+                              _sources(src.title, src.summary, src.blocks, slot.blocks))
         if blocks != slot.blocks:
             slot.blocks = blocks
+
+
+def record_rows(article: dict[str, Any], slots: list[dict[str, Any]]) -> None:
+    """`record` on the bulk writer's rows (store/bulk.py): `article` the article's row,
+    `slots` its translation slots' rows, whose "blocks" it replaces where they change."""
+    src = next((t for t in slots if t["lang"] == article["source_lang"]), None)
+    if src is None:  # pragma: no cover - the store never writes an article without it
+        raise LookupError(f"article {article['id']} has no source text")
+    for slot in slots:
+        # An outdated slot (made from another source text) keeps what it recorded.
+        if slot["status"] == "source" or slot["source_fingerprint"] != article["fingerprint"]:
+            continue
+        blocks = with_sources(slot["blocks"], _sources(src["title"], src["summary"],
+                                                       src["blocks"], slot["blocks"]))
+        if blocks != slot["blocks"]:
+            slot["blocks"] = blocks

@@ -48,9 +48,9 @@ _TEXT_COLUMNS = [c.name for c in TEXTS.columns]
 _SLUG_WINDOW = 16
 
 Row = dict[str, Any]
-# Called with an article (a transient ORM copy) whose source text is about to be replaced
-# while it has translations; what it changes in their blocks is written back.
-BeforeReplace = Callable[[Article], None]
+# Called with an article's row and its slots' rows when its source text is about to be
+# replaced while it has translations; it may replace a slot's "blocks", which is written back.
+BeforeReplace = Callable[[Row, list[Row]], None]
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
@@ -228,17 +228,10 @@ def _keep_sources(b: _Batch, key: str, fp: str, before_replace: BeforeReplace) -
     slots = b.slots(aid)
     if len(slots) <= 1:
         return
-    copy = Article(id=aid, source_lang=art["source_lang"], fingerprint=art["fingerprint"])
-    copies = [
-        ArticleText(lang=t["lang"], title=t["title"], summary=t["summary"], blocks=t["blocks"],
-                    status=t["status"], source_fingerprint=t["source_fingerprint"])
-        for t in slots
-    ]
-    copy.texts = copies
-    before_replace(copy)
-    for slot, done in zip(slots, copies, strict=True):
-        if done.blocks is not slot["blocks"]:
-            slot["blocks"] = done.blocks
+    before = [t["blocks"] for t in slots]
+    before_replace(art, slots)
+    for slot, blocks in zip(slots, before, strict=True):
+        if slot["blocks"] is not blocks:
             _touch_text(b, slot)
 
 
