@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.util
 import os
 import sys
 import tempfile
@@ -234,8 +235,10 @@ def in_order(files: list[Path], options: Options, known: set[str],
             yield parse_file(path, options, known)
         return
     start = frozenset(known)
-    # The articles stored during the run, one `known_entry` a line, for the workers to read.
-    fd, log_name = tempfile.mkstemp(prefix="publisher-import-", suffix=".known")
+    # The articles stored during the run, one `known_entry` a line, for the workers to read:
+    # in the folder multiprocessing keeps for the fork server's socket (so no new place has
+    # to be writable), which it removes when this process exits.
+    fd, log_name = tempfile.mkstemp(prefix="known-", dir=multiprocessing.util.get_temp_dir())
     log = os.fdopen(fd, "wb")
     pool = ProcessPoolExecutor(size, mp_context=_context(), initializer=_init_worker,
                                initargs=(options, start, log_name))

@@ -283,3 +283,21 @@ def test_a_worker_reads_the_stored_articles_log_as_far_as_each_file_was_sent(
     assert worker.catch_up(upto) == {"0|0", "Ә|1", "Б|2"}
     assert worker.catch_up(log.stat().st_size) == {"0|0", "Ә|1", "Б|2", "C|3"}
     assert worker.catch_up(upto) == {"0|0", "Ә|1", "Б|2"}
+
+
+def test_the_stored_articles_log_is_gone_when_a_run_stops(tmp_path: Path) -> None:
+    """The log the workers read is removed when the run ends, and when its reader stops
+    early (an error while storing a file closes the run)."""
+    import multiprocessing.util
+
+    folder = _folder(tmp_path)
+    files = sorted(folder.glob("*.txt"))
+    options = parsing.Options(lenient=False, max_bytes=10**8)
+    logs = Path(multiprocessing.util.get_temp_dir())
+    run = parsing.in_order(files, options, set(), workers=2)
+    assert next(run).path == files[0]
+    assert list(logs.glob("known-*"))  # the run keeps it while it lasts
+    run.close()
+    assert list(logs.glob("known-*")) == []
+    assert [r.path for r in parsing.in_order(files, options, set(), workers=2)] == files
+    assert list(logs.glob("known-*")) == []
