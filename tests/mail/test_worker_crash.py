@@ -50,25 +50,27 @@ class CountingServer:
         self.total = 0
         self.held = 0
         self._victim: int | None = None
-        self._ports: dict[int, bool] = {}
 
     def hold(self, pid: int) -> None:
-        self._ports.clear()
         self._victim = pid
 
-    def _is_victim(self, port: int) -> bool:
+    def _is_victim(self, session: Any) -> bool:
         if self._victim is None:
             return False
-        if port not in self._ports:
+        # Decided once per connection, not per client port: once the victim is dead, another
+        # worker's new connection can get one of its ports (loopback reuses a port in
+        # TIME_WAIT at once), and holding that one hung a live worker.
+        if getattr(session, "victim", None) is None:
             try:
                 conns = psutil.Process(self._victim).net_connections(kind="tcp")
             except psutil.NoSuchProcess:
                 conns = []
-            self._ports[port] = any(c.laddr and c.laddr.port == port for c in conns)
-        return self._ports[port]
+            port = session.peer[1]
+            session.victim = any(c.laddr and c.laddr.port == port for c in conns)
+        return bool(session.victim)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self._is_victim(session.peer[1]):
+        if self._is_victim(session):
             with self.lock:
                 self.held += 1
             await asyncio.sleep(3600)  # cancelled when the killed client's connection drops
