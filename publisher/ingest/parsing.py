@@ -240,9 +240,10 @@ def in_order(files: list[Path], options: Options, known: set[str],
     # to be writable), which it removes when this process exits.
     fd, log_name = tempfile.mkstemp(prefix="known-", dir=multiprocessing.util.get_temp_dir())
     log = os.fdopen(fd, "wb")
-    pool = ProcessPoolExecutor(size, mp_context=_context(), initializer=_init_worker,
-                               initargs=(options, start, log_name))
+    pool: ProcessPoolExecutor | None = None
     try:
+        pool = ProcessPoolExecutor(size, mp_context=_context(), initializer=_init_worker,
+                                   initargs=(options, start, log_name))
         # A few files ahead keep the workers busy while this process stores; more would
         # only hold parsed files in memory. Each file is sent with the titles stored since
         # the start and those of the file just parsed, so only those of the files still in
@@ -289,6 +290,7 @@ def in_order(files: list[Path], options: Options, known: set[str],
                 log.write("".join(f"{entry}\n" for entry in fresh).encode())
                 log.flush()  # read by the workers as soon as a file is sent
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         log.close()
         os.unlink(log_name)

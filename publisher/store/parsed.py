@@ -12,10 +12,11 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # json.dumps' own, for str
+from operator import attrgetter
 from typing import Any, Literal
 
 BLOCK_KINDS = ("paragraph", "heading", "list")
@@ -61,16 +62,21 @@ class ParsedArticle:
 
     def __reduce__(self) -> tuple[Callable[..., ParsedArticle], tuple[object, ...]]:
         # A parse worker sends every article of its file to the importing process: blocks as
-        # two lists of strings take a third of the time to pickle and to read back that Block
-        # objects take (each one a class reference and a dict of its fields).
-        return _unpickle, (self.title, [b.kind for b in self.blocks],
-                           [b.text for b in self.blocks], self.lang, self.date, self.origin,
-                           self.summary, self.categories, self.translations, self.slug,
-                           self.derived_fingerprint)
+        # two lists of strings pickle in two thirds of the time Block objects take (each one
+        # a class reference and a dict of its fields). Every other field as it is.
+        return _unpickle, ([b.kind for b in self.blocks], [b.text for b in self.blocks],
+                           _others(self))
 
 
-def _unpickle(title: str, kinds: list[str], texts: list[str], *rest: Any) -> ParsedArticle:
-    return ParsedArticle(title, list(map(Block, kinds, texts)), *rest)
+def _unpickle(kinds: list[str], texts: list[str], others: tuple[Any, ...]) -> ParsedArticle:
+    values = list(others)
+    values.insert(_BLOCKS_AT, list(map(Block, kinds, texts)))
+    return ParsedArticle(*values)
+
+
+_NAMES = [f.name for f in fields(ParsedArticle)]
+_BLOCKS_AT = _NAMES.index("blocks")
+_others = attrgetter(*(name for name in _NAMES if name != "blocks"))  # the rest, in order
 
 
 _NON_WORD = re.compile(r"[^\w]+")
@@ -105,7 +111,9 @@ def known_entry(title: str, lead: str) -> str:
 def _lead_hash(lead: str) -> str:
     # The lead as written: a repeated article repeats it, and a stored article's summary
     # starts with it (derive_summary cuts only after 100 characters).
-    return hashlib.blake2b(lead[:LEAD_CHARS].encode(), digest_size=6).hexdigest()
+    # surrogatepass: a lone surrogate (which no import decodes to) hashes instead of raising.
+    return hashlib.blake2b(lead[:LEAD_CHARS].encode("utf-8", "surrogatepass"),
+                           digest_size=6).hexdigest()
 
 
 def lead_of(blocks: Sequence[Block]) -> str:

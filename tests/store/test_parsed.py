@@ -119,3 +119,12 @@ def test_blocks_text_is_the_json_of_their_dicts(blocks: list[tuple[str, str]]) -
     store keeps it and fingerprints hash it), for any text and any kind."""
     made = [Block(kind, text) for kind, text in blocks]
     assert blocks_text(made) == json.dumps([b.as_dict() for b in made], ensure_ascii=False)
+
+
+def test_a_lead_with_a_lone_surrogate_has_an_entry() -> None:
+    """The segmenter asks for the entry of every heading after a body: a lone surrogate in
+    the lead (text no import decodes to, but the parser's own callers may pass) is hashed,
+    not an error; valid text hashes as UTF-8."""
+    assert known_entry("Жоспарлар", "Бірінші \ud800 абзац") == known_entry(
+        "Жоспарлар", "Бірінші \ud800 абзац")
+    assert known_entry("Plans", "Lead") != known_entry("Plans", "Lead \ud800")
