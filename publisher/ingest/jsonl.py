@@ -129,6 +129,25 @@ def article(obj: Any, origin: str) -> ParsedArticle:
     )
 
 
+def _lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The field of the first string in `value` holding a lone surrogate (JSON's "\\ud800"
+    escape decodes to one; a pair decodes to the character it spells), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "(line)"
+        return None
+    items: Any = (value.items() if isinstance(value, dict)
+                  else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
+        found = _lone_surrogate(key, where) or _lone_surrogate(item, where)
+        if found:
+            return found
+    return None
+
+
 def parse(text: str, origin: str) -> list[ParsedArticle]:
     out: list[ParsedArticle] = []
     for n, line in enumerate(text.split("\n"), 1):
@@ -139,6 +158,14 @@ def parse(text: str, origin: str) -> list[ParsedArticle]:
         except json.JSONDecodeError as exc:
             raise InputError(f"{origin}: line {n}: not JSON ({exc.msg} at column {exc.colno})",
                              _HINT) from None
+        # Only a \uD... escape can make a surrogate (the file itself is valid UTF-8).
+        field = _lone_surrogate(obj) if "\\ud" in line.lower() else None
+        if field is not None:
+            raise InputError(
+                f"{origin}: line {n}: field {field!r}: a lone surrogate escape (\\ud800-"
+                "\\udfff), not a character",
+                "a character above U+FFFF is written as a pair (\\ud83d\\ude00); fix the "
+                "exporter's escaping")
         try:
             out.append(article(obj, f"{origin}:{n}"))
         except BadField as exc:

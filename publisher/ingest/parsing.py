@@ -138,7 +138,8 @@ class _Worker:
             with open(self.log, "rb") as log:
                 log.seek(self.read)
                 # One entry per line (normalised keys have no line breaks), each closed.
-                self.known.update(log.read(upto - self.read).decode().split("\n")[:-1])
+                self.known.update(log.read(upto - self.read).decode("utf-8", "surrogatepass")
+                                  .split("\n")[:-1])
             self.read = upto
         return self.known
 
@@ -148,7 +149,7 @@ _worker: _Worker | None = None
 
 def _init_worker(options: Options, known: frozenset[str], log: str) -> None:
     global _worker
-    # A worker does nothing else than parse.
+    # A worker does nothing but parse.
     _worker = _Worker(replace(options, pause_gc=True), known, log, set(known))
     # What the worker inherited from the fork server lives as long as it does: left out of
     # every later collection (and its pages stay shared with the server).
@@ -287,7 +288,9 @@ def in_order(files: list[Path], options: Options, known: set[str],
             seen |= fresh
             added.extend(fresh)
             if fresh:
-                log.write("".join(f"{entry}\n" for entry in fresh).encode())
+                # surrogatepass: what a title holds, the log gives back as it was.
+                log.write("".join(f"{entry}\n" for entry in fresh)
+                          .encode("utf-8", "surrogatepass"))
                 log.flush()  # read by the workers as soon as a file is sent
     finally:
         if pool is not None:

@@ -43,6 +43,14 @@ def test_jsonl_articles_with_translations(cli: Cli) -> None:
         ('{"title": "T", "body": "x", "lang": "de"}', "line 1: field 'lang'"),
         ('{"title": "T", "blocks": [{"kind": "table", "text": "x"}]}', "blocks[0].kind"),
         ('{"title": "T", "body": "x"}\n{not json', "line 2: not JSON"),
+        # A lone surrogate escape decodes to no character: named, not a crash when stored.
+        ('{"title": "Bad \\ud800 title", "body": "x"}', "line 1: field 'title': a lone"),
+        ('{"title": "T", "blocks": [{"kind": "paragraph", "text": "\\uDFFF"}]}',
+         "field 'blocks[0].text': a lone surrogate"),
+        ('{"title": "T", "body": "x", "translations": {"ru": {"title": "\\ud83d", '
+         '"body": "y"}}}', "field 'translations.ru.title'"),
+        ('{"title": "T", "body": "x", "categories": ["ok", "\\udc00"]}',
+         "field 'categories[1]'"),
     ],
 )
 def test_bad_jsonl_line_rejects_the_file(
@@ -55,6 +63,15 @@ def test_bad_jsonl_line_rejects_the_file(
     assert result.exit_code == 2
     assert expected in result.stderr
     assert _articles(cli) == {}
+
+
+def test_a_character_escaped_as_a_surrogate_pair_imports(cli: Cli, tmp_path: Path) -> None:
+    """A character above U+FFFF written as a JSON surrogate pair is that character."""
+    path = tmp_path / "pair.jsonl"
+    path.write_text('{"title": "Clinic opens \\ud83c\\udfe5", "body": "The new clinic '
+                    'opened today in Almaty."}\n', encoding="utf-8")
+    assert cli("import", str(path)).exit_code == 0
+    assert "Clinic opens \U0001f3e5" in _articles(cli)
 
 
 def test_markdown_with_front_matter(cli: Cli) -> None:
