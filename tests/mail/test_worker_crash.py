@@ -41,7 +41,8 @@ class CountingServer:
     """Counts accepted messages per recipient (no bodies kept: 20,000 digests are big).
 
     `hold(pid)`: from now on every DATA of that process's connections waits without an
-    answer (nothing recorded), as a relay does while a client dies mid-transaction.
+    answer (nothing recorded), as a relay does while a client dies mid-transaction; it
+    returns the recipients accepted so far, from any process.
     """
 
     def __init__(self) -> None:
@@ -50,42 +51,50 @@ class CountingServer:
         self.total = 0
         self.held = 0
         self._victim: int | None = None
+        self.port = 0  # the server's
 
-    def hold(self, pid: int) -> None:
-        self._victim = pid
+    def hold(self, pid: int) -> list[str]:
+        # Under the lock every answer takes: each message is either answered before the
+        # hold, and in the list, or looked at after it.
+        with self.lock:
+            self._victim = pid
+            return list(self.counts)
 
     def _is_victim(self, session: Any) -> bool:
         if self._victim is None:
             return False
-        # Decided once per connection, not per client port: once the victim is dead, another
-        # worker's new connection can get one of its ports (loopback reuses a port in
-        # TIME_WAIT at once), and holding that one hung a live worker.
+        # Decided once per connection, by which process holds its client end: not by port,
+        # which a live worker's new connection can reuse once the victim is dead (loopback
+        # reuses a port in TIME_WAIT at once), and not by the victim's own list of sockets,
+        # which is empty once it is killed while its last commands still wait to be read.
         if getattr(session, "victim", None) is None:
-            try:
-                conns = psutil.Process(self._victim).net_connections(kind="tcp")
-            except psutil.NoSuchProcess:
-                conns = []
             port = session.peer[1]
-            session.victim = any(c.laddr and c.laddr.port == port for c in conns)
+            owner = next((c.pid for c in psutil.net_connections(kind="tcp")
+                          if c.laddr and c.laddr.port == port and c.raddr
+                          and c.raddr.port == self.port), None)
+            session.victim = owner is None or owner == self._victim  # no owner: a dead one
         return bool(session.victim)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self._is_victim(session):
-            with self.lock:
+        with self.lock:
+            held = self._is_victim(session)
+            if held:
                 self.held += 1
+            else:
+                for rcpt in envelope.rcpt_tos:
+                    self.counts[rcpt] += 1
+                self.total += 1
+        if held:
             await asyncio.sleep(3600)  # cancelled when the killed client's connection drops
             return "451 4.3.0 not accepted"
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.counts[rcpt] += 1
-            self.total += 1
         return "250 2.0.0 Queued"
 
 
 @contextmanager
 def counting_server() -> Iterator[tuple[CountingServer, int]]:
-    with smtp_server(handler=CountingServer()) as served:
-        yield served
+    with smtp_server(handler=CountingServer()) as (server, port):
+        server.port = port
+        yield server, port
 
 
 def populate(store: Store, cfg: config.Config, n: int) -> list[str]:
@@ -153,11 +162,15 @@ def run_scenario(cfg: config.Config, sc: Scenario) -> None:
             for _ in range(sc.at_start - 1):
                 start()
             wait_for(lambda: smtp.total >= sc.kill_at, 120, "the first messages")
-            # Freeze the victim's SMTP transactions, give it time to commit what was
-            # answered, then kill it: it dies holding a claimed batch with messages in flight.
-            smtp.hold(victim.pid)
+            # Freeze the victim's SMTP transactions, wait until every message answered so far
+            # is recorded (the victim's among them), then kill it: it dies holding a claimed
+            # batch with messages in flight. (A message answered but not recorded when its
+            # worker dies is sent again: the crash window the ledger documents, which this
+            # test is not about; the fixed pause used before left it open under load.)
+            answered = smtp.hold(victim.pid)
             wait_for(lambda: smtp.held >= 1, 30, "the victim to be mid-transaction")
-            time.sleep(0.5)
+            wait_for(lambda: _sent(store, answered) == len(answered), 120,
+                     "every message answered to be recorded")
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             prefix = f"{socket.gethostname()[:32]}:{victim.pid}:"
@@ -191,6 +204,17 @@ def run_scenario(cfg: config.Config, sc: Scenario) -> None:
         counts = Counter(smtp.counts)
     assert len(counts) == sc.recipients and set(counts.values()) == {1}
     assert sorted(counts) == emails
+
+
+def _sent(store: Store, emails: list[str]) -> int:
+    """Deliveries to `emails` the ledger has as sent."""
+    wanted = sorted(set(emails))
+    with store.session() as s:
+        return sum(int(s.scalar(
+            select(func.count()).select_from(Delivery)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.state == "sent", Subscriber.email.in_(wanted[i:i + 500]))) or 0)
+            for i in range(0, len(wanted), 500))
 
 
 def _states(store: Store) -> dict[str, int]:
