@@ -13,8 +13,8 @@ dumps. The signals do not depend on word lists of one file:
 - where it stands and what it looks like: how much article precedes it (closing sections
   such as results and plans come late, after a long body, and open no new event), a question,
   a lone numbered line, a line closed by a period (a sentence, unless its body follows on
-  the very next line: that is how briefs set their headlines), a line with its body right
-  under it, English headline case;
+  the very next line, as briefs set their headlines, or it is too short for a sentence), a
+  line with its body right under it, English headline case;
 - how long its section runs (`section_prose`): the paragraphs under it before the next
   heading or date token; an article's first section (lead, background, quotes) runs on, a
   section inside one is often a paragraph or two before the next subheading;
@@ -213,7 +213,16 @@ class Candidate:
         self.after_units = after_units
         # Unweighted on purpose: a subheading often reuses the article's most common words.
         covered = segment.coverage(u.stems, draft.seen)
-        nxt = self.nxt = next((us[j] for j in range(i + 1, len(us)) if _prose(us[j])), None)
+        # The paragraph under the candidate: none when another heading comes first (its lead
+        # is that heading's, not this one's).
+        nxt = None
+        for j in range(i + 1, len(us)):
+            if _prose(us[j]):
+                nxt = us[j]
+                break
+            if _heading(us[j]):
+                break
+        self.nxt = nxt
         event = self.event = detect.event_signal(nxt.text) if nxt is not None else 0.0
         following = us[i + 1] if i + 1 < len(us) else None
         n_words = len(u.text.split())
@@ -242,8 +251,9 @@ class Candidate:
             math.log1p(len(body)) / math.log(11),
             # A period line with its body right under it is a brief's headline, not a
             # sentence: no such line was ever a subheading or a stray sentence in the
-            # annotated dumps.
-            float(u.period and u.shape != "attached"),
+            # annotated dumps. Nor is a line too short for a sentence ("Марапат.", "New
+            # Dormitory Rules."): every stray sentence in them has five words or more.
+            float(u.period and u.shape != "attached" and n_words >= 5),
             float(u.shape == "attached"),
             float(u.shape == "numbered"),
             min(n_words, 20) / 20,

@@ -21,9 +21,16 @@ from tests.conftest import Cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "import"
 CASES = sorted(FIXTURES.glob("heldout_*.txt")) + sorted(FIXTURES.glob("blind[23]_*.txt"))
-# Dumps the segmenter still splits wrongly (`benchmarks/segmentation.py --only blind2_ --verbose`
-# names the lines). Strict: a fix that makes one pass must take it off this list.
-KNOWN_MISSES = frozenset({"blind2_ru_cp1251", "blind2_ru_date_start"})
+# Dumps the segmenter still splits wrongly (`benchmarks/segmentation.py --verbose` names the
+# lines). Strict: a fix that makes one pass must take it off this list. Since stop 27 the
+# weights are fitted on blind4_ and blind5_ too, which carries to dumps in new styles (the
+# test set blind6_: boundary F1 0.898 to 0.947) and costs these older files some in-sample
+# calls (benchmarks/README.md, "Fitted on every annotated style").
+KNOWN_MISSES = frozenset({
+    "heldout_kk_clinic", "heldout_ru_news", "blind2_kk_rector", "blind2_kk_sport",
+    "blind2_ru_date_start", "blind3_en_campus", "blind3_en_interview", "blind3_en_nursing",
+    "blind3_ru_delegation", "blind3_ru_dentistry",
+})
 PARAMS = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="title/subheading confusion"))
     if p.stem in KNOWN_MISSES else p

@@ -55,6 +55,39 @@ def test_a_title_can_end_with_a_period_and_a_short_sentence_stays_a_paragraph() 
     assert [b.kind for b in arts[0].blocks] == ["paragraph", "paragraph"]
 
 
+def test_a_one_or_two_word_line_closed_by_a_period_is_weighed_as_a_heading() -> None:
+    """"Марапат." after a paragraph is a headline with a period, not a sentence: the period
+    signal is for lines as long as a sentence, so such a line can still open an article."""
+    us = units(f"Конференция өтті\n\n{BODY}\n\nМарапат.\n\n{BODY}\n\n"
+               "Бұл іс-шара биыл университетте үшінші рет өткізілді.\n\nЖаңа бөлім\n\n"
+               f"{BODY}\n")
+    draft = signals.Draft("Конференция өтті", 1)
+    draft.add(us[1])
+    at = signals.NAMES.index("period")
+    short, sentence = (i for i, u in enumerate(us) if u.period)
+    assert signals.features(us, short, draft, 0.2, {})[at] == 0.0
+    assert signals.features(us, sentence, draft, 0.2, {})[at] == 1.0
+
+
+def test_a_heading_right_above_another_takes_no_lead_from_below_it() -> None:
+    """The paragraph a candidate's lead signals read is its own: a closing sentence followed
+    by the next article's title does not borrow that title's dated lead (which made the
+    sample's "The webinar was held ... platform." a title)."""
+    text = (f"Конференция өтті\n\n{BODY}\n\n"
+            "Вебинар университеттің ақпараттық қолдауымен өткізілді деп хабарланды.\n\n"
+            "Жаңа зертхана ашылды\n\n"
+            "2025 жылғы 14 мамырда Алматыда университеттің жаңа зертханасы ашылды.\n")
+    us = units(text)
+    draft = signals.Draft("Конференция өтті", 1)
+    draft.add(us[1])
+    sentence = next(i for i, u in enumerate(us) if u.period)
+    title = sentence + 1
+    event = signals.NAMES.index("event")
+    assert signals.features(us, sentence, draft, 0.2, {})[event] == 0.0
+    assert signals.features(us, title, draft, 0.2, {})[event] > 0.0
+    assert _titles(text) == ["Конференция өтті", "Жаңа зертхана ашылды"]
+
+
 def test_a_title_with_its_body_on_the_next_line_is_a_candidate() -> None:
     """A heading line directly followed by its first paragraph, no blank line, is split off."""
     us = units(f"Семинар өтті\n{BODY}\n")
@@ -152,20 +185,21 @@ def test_a_known_title_only_ever_pushes_towards_a_title() -> None:
     assert shipped.coef[shipped.names.index("known")] > 0
 
 
-def test_the_held_out_sets_keep_their_recorded_scores() -> None:
-    """On the test sets nothing is fitted on, the shipped weights still find the article
-    boundaries at least as well as recorded in benchmarks/README.md (F1 0.861 on blind4_,
-    0.691 on blind5_): a signal or a refit that only helps the training files shows here."""
+def test_the_test_set_keeps_its_recorded_score() -> None:
+    """On the test set nothing is fitted or chosen on (blind6_), the shipped weights still find
+    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.947,
+    0.898 before stop 27's refit): a signal or a refit that only helps the training files
+    shows here."""
     bench = _bench()
-    scores = {"blind4_": bench.Score(), "blind5_": bench.Score()}
+    score = bench.Score()
     known: set[str] = set()
     for case in bench.cases():
-        mine = next((s for p, s in scores.items() if case.path.name.startswith(p)), None)
+        mine = bench.held_out(case)
         found = bench.evaluate(case, set(known), model.load(), False,
-                               (mine or bench.Score(), bench.Score(), bench.Score()))
+                               (score if mine else bench.Score(), bench.Score(), bench.Score()))
         known.update(found)
-    assert scores["blind4_"].as_dict()["f1"] >= 0.86
-    assert scores["blind5_"].as_dict()["f1"] >= 0.69
+    assert score.tp >= 80
+    assert score.as_dict()["f1"] >= 0.94
 
 
 def _calls(text: str, known: set[str], full: bool,
