@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+
 import click
 
 from publisher.cli.app import CONTEXT, App, pass_app
@@ -26,7 +29,7 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_j
         emit_json(report.as_dict())
     else:
         for fr in report.files:
-            for w in fr.warnings:
+            for w in _shown(fr.warnings):
                 click.echo(f"warning: {fr.path}: {w}", err=True)
             if fr.error:
                 click.echo(f"publisher: rejected {fr.error}", err=True)
@@ -54,6 +57,30 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_j
         )
     if report.rejected:
         raise SystemExit(2)
+
+
+# Warnings of one kind shown per file on a terminal: a large dump of undated articles would
+# otherwise print one line each (40,000 for the benchmark corpus); --json keeps every one.
+SHOWN_PER_KIND = 5
+_QUOTED = re.compile(r'"[^"]*"')
+_NUMBER = re.compile(r"\d+")
+_WHERE = re.compile(r'^line N: (?:"…": )?')
+
+
+def _shown(warnings: list[str]) -> Iterator[str]:
+    """`warnings` in file order, at most SHOWN_PER_KIND of a kind (the same text once line
+    numbers and quoted titles are set aside), then how many more of each kind were left out."""
+    counts: dict[str, int] = {}
+    for w in warnings:
+        kind = _NUMBER.sub("N", _QUOTED.sub('"…"', w))
+        counts[kind] = counts.get(kind, 0) + 1
+        if counts[kind] <= SHOWN_PER_KIND:
+            yield w
+    for kind, n in counts.items():
+        if n > SHOWN_PER_KIND:
+            what = _WHERE.sub("", kind).split(";")[0]
+            yield (f"{n - SHOWN_PER_KIND} more like that ({what}); "
+                   "`publisher import --json` lists every warning")
 
 
 COMMANDS = [import_]

@@ -135,3 +135,25 @@ def test_kazakh_dump_with_a_day_and_month_is_dated_and_warned(cli: Cli, tmp_path
     assert "\"30 тамызда\" gives no year" in dry["files"][0]["warnings"][0]
     assert cli("import", str(path)).exit_code == 0
     assert _stored(cli)["Неврологтар конференциясы өтті"]["date"][5:] == "08-30"
+
+
+def test_a_kind_of_warning_is_shown_five_times_a_file_and_json_keeps_every_one(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Twelve undated articles print five "no date stated" lines and one saying seven more
+    were left out; `--json` still lists all twelve, and a warning of another kind shows."""
+    path = _jsonl(tmp_path / "news.jsonl",
+                  *((f"Заметка {n}", "Библиотека работает как обычно.") for n in range(12)),
+                  ("Конференция прошла", "30 декабря в университете прошла конференция."))
+    result = cli("import", str(path))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    undated = [line for line in lines if line.endswith("no date stated; dated with the time "
+                                                       "it was first imported")]
+    assert [line.split('"')[1] for line in undated] == [f"Заметка {n}" for n in range(5)]
+    assert f"warning: {path}: 7 more like that (no date stated); `publisher import --json` " \
+        "lists every warning" in lines
+    assert any("gives no year" in line for line in lines)
+    assert len(lines) == 7
+    report = json.loads(cli("import", str(path), "--json", "--dry-run").output)
+    assert sum("no date stated" in w for w in report["files"][0]["warnings"]) == 12
