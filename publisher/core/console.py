@@ -33,6 +33,9 @@ def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=_default) + "\n")
 
 
+_PIPED_WIDTH = 1000
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -42,7 +45,9 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
         t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*(str(c) for c in row))
-    Console().print(t)
+    # On a terminal a row folds to fit its width; piped into a file or grep, a row stays
+    # one line (a long path cut in two is no longer found), as wide as its cells need.
+    Console(width=None if sys.stdout.isatty() else _PIPED_WIDTH).print(t)
 
 
 @contextmanager

@@ -31,3 +31,16 @@ def test_list_table_shows_titles(cli: Cli) -> None:
     result = cli("articles", "list", "--lang", "ru")
     assert result.exit_code == 0
     assert "Вакцинация" in result.output and "1 article(s)" in result.output
+
+
+def test_a_piped_table_keeps_each_row_on_one_line(cli: Cli, tmp_path: Path) -> None:
+    """Output that is not a terminal (a file, grep) does not fold cells: the import table
+    names a long path whole on its row, as a script searching the output needs."""
+    deep = tmp_path / "exports" / "2026-12-06" / "university-news-kazakh-russian-english"
+    deep.mkdir(parents=True)
+    path = deep / "mixed-dump-of-the-week-exported-from-the-old-cms.txt"
+    path.write_text((FIXTURES / "mixed.txt").read_text("utf-8"), "utf-8")
+    result = cli("import", str(path))
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if str(path) in line)
+    assert "imported" in row and len(str(path)) > 80
