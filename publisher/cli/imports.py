@@ -64,22 +64,31 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_j
 SHOWN_PER_KIND = 5
 _QUOTED = re.compile(r'"[^"]*"')
 _NUMBER = re.compile(r"\d+")
-_WHERE = re.compile(r'^line N: (?:"…": )?')
+_LINE = re.compile(r"^line \d+: ")
+
+
+def _kind(warning: str) -> str:
+    """What a warning says, without where and about which article: its first clause once
+    the line number, the quoted title before it (which may hold quotes of its own), quoted
+    text and numbers are set aside ("no date stated", "\"…\" gives no year")."""
+    head = _LINE.sub("", warning).split(";")[0]
+    if head.startswith('"') and '": ' in head:
+        head = head[head.rindex('": ') + 3:]
+    return _NUMBER.sub("N", _QUOTED.sub('"…"', head))
 
 
 def _shown(warnings: list[str]) -> Iterator[str]:
-    """`warnings` in file order, at most SHOWN_PER_KIND of a kind (the same text once line
-    numbers and quoted titles are set aside), then how many more of each kind were left out."""
+    """`warnings` in file order, at most SHOWN_PER_KIND of a kind (`_kind`), then how many
+    more of each kind were left out."""
     counts: dict[str, int] = {}
     for w in warnings:
-        kind = _NUMBER.sub("N", _QUOTED.sub('"…"', w))
+        kind = _kind(w)
         counts[kind] = counts.get(kind, 0) + 1
         if counts[kind] <= SHOWN_PER_KIND:
             yield w
     for kind, n in counts.items():
         if n > SHOWN_PER_KIND:
-            what = _WHERE.sub("", kind).split(";")[0]
-            yield (f"{n - SHOWN_PER_KIND} more like that ({what}); "
+            yield (f"{n - SHOWN_PER_KIND} more like that ({kind}); "
                    "`publisher import --json` lists every warning")
 
 

@@ -28,20 +28,21 @@ from tests.ingest.test_import_bulk import _rows
 NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
 # A subheading the segmenter keeps, though not by far: a known title tips it.
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "tests" / "fixtures" / "import" / "blind2_ru_cp1251.txt"
-KNOWN = "Профессор Ахметов: «Мы должны готовить врачей, которые умеют работать в команде»"
+SAMPLE = ROOT / "tests" / "fixtures" / "import" / "blind2_ru_date_start.txt"
+# Scored 0.40 alone: a known article with its lead (+0.83 to the logit) makes it 0.60, so
+# neither side of the threshold is a hair's breadth away.
+KNOWN = "Как начинался путь в хирургию?"
 # The paragraph under it in SAMPLE: an earlier file that has the section as an article of
 # its own, with the same lead, makes the heading that article again.
-LEAD = ("Проректор по академической деятельности профессор Ерлан Ахметов подчеркнул, что "
-        "современная медицина требует не только знаний, но и навыков общения. По его словам, "
-        "в новом учебном году в программы всех курсов будут включены занятия по командной "
-        "работе в клинике.")
+LEAD = ("Кайрат Жумабеков вспоминает, что решение стать врачом принял ещё в школе, когда "
+        "увидел работу сельского фельдшера. После окончания института он десять лет работал "
+        "в районной больнице Жамбылской области.")
 # `# ` makes it a title whatever the weights: the setup is the known article, not a call.
 EARLIER = f"""# {KNOWN}
 
 {LEAD}
 
-Полный текст выступления опубликован на сайте университета.
+Интервью с профессором полностью опубликовано на сайте университета.
 """
 
 def _folder(tmp_path: Path) -> Path:
@@ -74,8 +75,8 @@ def test_a_known_title_over_another_story_changes_nothing() -> None:
     options = parsing.Options(lenient=False, max_bytes=10**8)
     alone = parsing.parse_file(SAMPLE, options, set())
     other = parsing.parse_file(SAMPLE, options, {
-        known_entry(KNOWN, "Профессор Ахметов выступил на открытии конференции по "
-                           "медицинскому образованию."),
+        known_entry(KNOWN, "Студенты спросили хирургов, как начинался их путь в профессию, "
+                           "на встрече в анатомическом музее."),
     })
     assert alone.articles is not None and other.articles is not None
     assert [a.title for a in other.articles] == [a.title for a in alone.articles]
@@ -143,8 +144,8 @@ def _run_folder(tmp_path: Path, head: str) -> Path:
     return folder
 
 
-HEAD = ("Ректорат обсудил новые учебные программы\n\nНа заседании ректората обсудили, "
-        "как изменятся учебные программы клинических кафедр в новом учебном году.\n\n")
+HEAD = ("Почётный профессор встретился со студентами\n\nХирург Кайрат Жумабеков рассказал "
+        "студентам о пятидесяти годах работы в операционной.\n\n")
 
 
 def test_a_file_gets_the_titles_of_the_file_parsed_before_it(

@@ -140,17 +140,20 @@ def test_kazakh_dump_with_a_day_and_month_is_dated_and_warned(cli: Cli, tmp_path
 def test_a_kind_of_warning_is_shown_five_times_a_file_and_json_keeps_every_one(
     cli: Cli, tmp_path: Path
 ) -> None:
-    """Twelve undated articles print five "no date stated" lines and one saying seven more
-    were left out; `--json` still lists all twelve, and a warning of another kind shows."""
+    """Twelve undated articles (some titles with quotes of their own) print five "no date
+    stated" lines and one saying seven more were left out; `--json` still lists all twelve,
+    and a warning of another kind shows."""
+    titles = [f"Заметка {n}" for n in range(8)] + [
+        f'Ректор ответил "да": {w}' for w in ("стипендии", "общежитие", "практика", "гранты")]
     path = _jsonl(tmp_path / "news.jsonl",
-                  *((f"Заметка {n}", "Библиотека работает как обычно.") for n in range(12)),
+                  *((t, "Библиотека работает как обычно.") for t in titles),
                   ("Конференция прошла", "30 декабря в университете прошла конференция."))
     result = cli("import", str(path))
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
     undated = [line for line in lines if line.endswith("no date stated; dated with the time "
                                                        "it was first imported")]
-    assert [line.split('"')[1] for line in undated] == [f"Заметка {n}" for n in range(5)]
+    assert [line.split('"')[1] for line in undated] == titles[:5]
     assert f"warning: {path}: 7 more like that (no date stated); `publisher import --json` " \
         "lists every warning" in lines
     assert any("gives no year" in line for line in lines)
