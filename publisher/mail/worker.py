@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -134,6 +135,12 @@ class Worker:
         self.errors = 0  # delivery rounds that failed and were retried
         self.last_error = ""
         self._wake = asyncio.Event()
+        # A heartbeat's store write runs in a thread that cancelling its task does not stop:
+        # leaving takes this lock and marks the worker gone, so a write still running ends
+        # first and a later one does nothing (it would register the worker again, a ghost
+        # that shows in `publisher status` and takes a share of the rate).
+        self._store_lock = threading.Lock()
+        self._gone = False
 
     @property
     def share(self) -> float:
@@ -161,9 +168,7 @@ class Worker:
             rate = (self.sent - last_sent) / (now_t - last_t)
             last_sent, last_t = self.sent, now_t
             try:
-                live = await asyncio.to_thread(
-                    _beat, self.cfg, self.store, self.id, self.sent, rate
-                )
+                live = await asyncio.to_thread(self._beat, rate)
             except SQLAlchemyError as exc:
                 self._event("worker_heartbeat_failed", level="warning",
                             error=str(exc).splitlines()[0])
@@ -213,11 +218,22 @@ class Worker:
                 await beating
             await tx.close()
             with contextlib.suppress(SQLAlchemyError):
-                await asyncio.to_thread(_unregister, self.store, self.id)
+                await asyncio.to_thread(self._leave)
             self.report.duration = time.monotonic() - started
             self._event("worker_stop", sent=self.report.sent,
                         duration=round(self.report.duration, 3))
         return self.report
+
+    def _beat(self, rate: float) -> int:
+        with self._store_lock:
+            if self._gone:
+                return self.live
+            return _beat(self.cfg, self.store, self.id, self.sent, rate)
+
+    def _leave(self) -> None:
+        with self._store_lock:
+            self._gone = True
+            _unregister(self.store, self.id)
 
     def _add(self, part: SendReport) -> None:
         for name in ("sent", "deferred", "failed", "bounced", "cancelled", "possibly_delivered"):

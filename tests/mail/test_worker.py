@@ -127,6 +127,31 @@ def test_worker_heartbeat_shows_in_status_and_goes_on_exit(cli: Any, store_cfg: 
     assert "none running" in cli("status").stdout
 
 
+def test_a_heartbeat_still_in_flight_when_the_worker_stops_leaves_no_ghost(
+        store_cfg: Config, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A heartbeat whose store write is still running when the worker stops (a slow store)
+    does not register the worker again after it has left: no ghost row would show in
+    `publisher status` or take a share of the rate from the live workers."""
+    import publisher.mail.worker as worker_module
+
+    real = worker_module._beat
+    in_flight = threading.Event()
+
+    def slow(*args: Any) -> int:
+        in_flight.set()
+        time.sleep(0.3)  # the worker is told to stop meanwhile and unregisters
+        return real(*args)
+
+    monkeypatch.setattr(worker_module, "_beat", slow)
+    cfg = replace(store_cfg, worker=replace(store_cfg.worker, heartbeat_seconds=0.05,
+                                            poll_seconds=0.05))
+    worker = Worker(cfg, store, key=KEY)
+    with running(worker):
+        assert in_flight.wait(10)
+    time.sleep(0.5)  # the beat has long finished
+    assert workers(cfg, store) == []
+
+
 def test_rate_is_split_between_live_workers(store_cfg: Config, store: Store) -> None:
     """[smtp] rate is the total over all workers: with a second live worker each sends half."""
     if store_cfg.store.url:
