@@ -18,7 +18,7 @@ from publisher.ingest import corrections, parsing, provenance, review, textio
 from publisher.store import articles, bulk
 from publisher.store.engine import Store
 from publisher.store.models import Article, ArticleText, utcnow
-from publisher.store.parsed import known_entry, lead_of
+from publisher.store.parsed import known_entry, lead_of, title_of_entry
 
 SUFFIXES = {".txt", ".text", ".jsonl", ".ndjson", ".md", ".markdown"}
 # How a file's articles reach the store: set-based Core statements, or the ORM one by one.
@@ -195,7 +195,7 @@ def store_file(
     # file's articles: a parse worker made them, and normalising 40,000 titles again here
     # would cost the storing process 0.15 s.
     fresh = parsed is result.articles and len(result.entries) == len(parsed)
-    keys = [e.partition("|")[0] for e in result.entries] if fresh else None
+    keys = [title_of_entry(e) for e in result.entries] if fresh else None
     own = session is None
     session = store.new_session() if session is None else session
     try:

@@ -168,7 +168,7 @@ class Worker:
             rate = (self.sent - last_sent) / (now_t - last_t)
             last_sent, last_t = self.sent, now_t
             try:
-                live = await asyncio.to_thread(self._beat, rate)
+                live = await asyncio.to_thread(self._beat_unless_gone, rate)
             except SQLAlchemyError as exc:
                 self._event("worker_heartbeat_failed", level="warning",
                             error=str(exc).splitlines()[0])
@@ -224,7 +224,7 @@ class Worker:
                         duration=round(self.report.duration, 3))
         return self.report
 
-    def _beat(self, rate: float) -> int:
+    def _beat_unless_gone(self, rate: float) -> int:
         with self._store_lock:
             if self._gone:
                 return self.live

@@ -108,6 +108,11 @@ def known_entry(title: str, lead: str) -> str:
     return f"{normalise_key(title)}|{_lead_hash(lead)}"
 
 
+def title_of_entry(entry: str) -> str:
+    """The title key part of a `known_entry` (`normalise_key` of its title)."""
+    return entry.partition("|")[0]
+
+
 def _lead_hash(lead: str) -> str:
     # The lead as written: a repeated article repeats it, and a stored article's summary
     # starts with it (derive_summary cuts only after 100 characters).
