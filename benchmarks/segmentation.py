@@ -1,7 +1,7 @@
 """Precision / recall of article boundaries and subheadings on the annotated dumps, and the
 fit of the importer's model (publisher/ingest/segmenter.json).
 
-    .venv/bin/python benchmarks/segmentation.py [--isolated] [--verbose] [--only PREFIX]
+    .venv/bin/python benchmarks/segmentation.py [--verbose] [--only PREFIX]
     .venv/bin/python benchmarks/segmentation.py --fit        # refit and write the weights
     .venv/bin/python benchmarks/segmentation.py --json
     .venv/bin/python benchmarks/segmentation.py --nested     # the penalty chosen per fold
@@ -20,9 +20,9 @@ A boundary is the line an article starts on. Three figures are printed:
   on 2026-12-06 by two annotators who had not read the importer), which nothing is fitted
   or chosen on: the honest figure for dumps nobody has tuned anything on.
 
-By default files are parsed in one run the way `publisher import` does (titles of earlier
-files are known); --isolated parses every file on its own. --only PREFIX counts only the
-files whose name starts with PREFIX (all files are still parsed, in order). --all scores
+Each file is split on its own, as `publisher import` splits it (nothing stored before a
+dump changes its split). --only PREFIX counts only the files whose name starts with
+PREFIX. --all scores
 leave-one-file-out over every annotated dump, the test set folded in (each file scored by
 weights fitted on all the others), by group.
 """
@@ -111,7 +111,6 @@ class Case:
     units: list[dumps.Unit]
     titles: set[int]
     subs: set[tuple[int, str]]
-    known: set[str] = field(default_factory=set)  # titles of the files before it
     xs: list[list[float]] = field(default_factory=list)
     ys: list[int] = field(default_factory=list)
 
@@ -188,32 +187,28 @@ def cases() -> list[Case]:
         p for p in FIXTURES.glob("*.txt")
         if p.name in OLD_FIXTURES or p.with_suffix(".truth.json").exists()
     )
-    # The test set last: the training files are read exactly as without it (no title of it
-    # is known to them), and it is read as a later import would be.
-    files.sort(key=lambda p: p.name.startswith(HELD_OUT))
+    files.sort(key=lambda p: p.name.startswith(HELD_OUT))  # the test set last
     out = []
-    known: set[str] = set()  # true titles of the files before, as a run of imports knows them
     for path in files:
         text = textio.read_text(path, warnings=[])
         want, want_subs = _truth(path, text)
-        case = Case(path, text, dumps.units(text), want, want_subs, set(known))
+        case = Case(path, text, dumps.units(text), want, want_subs)
 
         def observe(u: dumps.Unit, x: list[float], truth: bool, case: Case = case) -> None:
             case.xs.append(x)
             case.ys.append(int(truth))
 
         # The truth's own segmentation, so that each candidate is seen in its true context.
-        truth = dumps.split(dumps.units(text), set(known), oracle=want, observe=observe)
-        known.update(dumps.known_titles(truth))
+        dumps.split(dumps.units(text), oracle=want, observe=observe)
         out.append(case)
     return out
 
 
-def evaluate(case: Case, known: set[str], weights: model.Model, verbose: bool,
-             score: tuple[Score, Score, Score], listing: Listing | None = None) -> list[str]:
-    """Score one file; returns the articles found, as the files after it know them."""
+def evaluate(case: Case, weights: model.Model, verbose: bool,
+             score: tuple[Score, Score, Score], listing: Listing | None = None) -> None:
+    """Score one file."""
     close: list[dumps.Decision] = []
-    drafts = dumps.split(dumps.units(case.text), known, weights=weights, decisions=close)
+    drafts = dumps.split(dumps.units(case.text), weights=weights, decisions=close)
     got = {d.line for d in drafts}
     if listing is not None:
         wrong = got ^ case.titles
@@ -235,7 +230,6 @@ def evaluate(case: Case, known: set[str], weights: model.Model, verbose: bool,
             print(f"{name}:{n}: missed subheading {sub[:60]!r}")
         for n, sub in sorted(got_subs - case.subs):
             print(f"{name}:{n}: extra subheading {sub[:60]!r}")
-    return sorted(dumps.known_titles(drafts))
 
 
 def _own_decisions(case: Case, weights: model.Model) -> tuple[list[list[float]], list[int]]:
@@ -248,7 +242,7 @@ def _own_decisions(case: Case, weights: model.Model) -> tuple[list[list[float]],
         xs.append(x)
         ys.append(int(u.line in case.titles))
 
-    dumps.split(dumps.units(case.text), set(case.known), weights=weights, observe=observe)
+    dumps.split(dumps.units(case.text), weights=weights, observe=observe)
     return xs, ys
 
 
@@ -283,8 +277,7 @@ def errors(cases_: list[Case], l2: float, rounds: int) -> int:
     total = 0
     for case in cases_:
         score = (Score(), Score(), Score())
-        evaluate(case, set(), fit([c for c in cases_ if c is not case], l2, rounds), False,
-                 score)
+        evaluate(case, fit([c for c in cases_ if c is not case], l2, rounds), False, score)
         total += score[0].fp + score[0].fn + score[1].fp + score[1].fn
     return total
 
@@ -300,11 +293,9 @@ def everything(all_cases: list[Case]) -> dict[str, dict[str, object]]:
     """Leave-one-file-out over every annotated dump, the test set folded in, scored by
     group (`group`) and in all."""
     groups: dict[str, tuple[Score, Score, Score]] = {}
-    known: set[str] = set()
     for case in all_cases:
         one = (Score(), Score(), Score())
-        known.update(evaluate(case, set(known), fit([c for c in all_cases if c is not case]),
-                              False, one))
+        evaluate(case, fit([c for c in all_cases if c is not case]), False, one)
         for name in (group(case), "all"):
             totals = groups.setdefault(name, (Score(), Score(), Score()))
             for total, part in zip(totals, one, strict=True):
@@ -318,23 +309,20 @@ def nested(all_cases: list[Case], only: str) -> dict[str, object]:
     (by their own leave-one-file-out): the honest figure for choosing the penalty by its
     score. 25 minutes on one core for 35 files; the time grows with the cube of their number."""
     score = (Score(), Score(), Score())
-    known: set[str] = set()
     picks: dict[str, int] = {}
     for case in all_cases:
         train = [c for c in all_cases if c is not case]
         l2, rounds = choose(train)
         picks[f"l2={l2} rounds={rounds}"] = picks.get(f"l2={l2} rounds={rounds}", 0) + 1
         counts = case.path.name.startswith(only)
-        found = evaluate(case, set(known), fit(train, l2, rounds), False,
-                         score if counts else (Score(), Score(), Score()))
-        known.update(found)
+        evaluate(case, fit(train, l2, rounds), False,
+                 score if counts else (Score(), Score(), Score()))
     return {"picks": picks, "boundaries": score[0].as_dict(),
             "subheadings": score[1].as_dict(), "subheading_lines": score[2].as_dict()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--isolated", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--fit", action="store_true", help="refit on all files and write the weights")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
@@ -358,30 +346,26 @@ def main() -> None:
         model.load.cache_clear()
     shipped = model.load()
     result: dict[str, object] = {"files": 0, "decisions": sum(len(c.ys) for c in train)}
-    # Files are parsed in order, held-out ones too (later files know their titles); each
-    # section counts its own files: the training files, or the held-out test set.
+    # Each section counts its own files: the training files, or the held-out test set.
     sections = (("fitted", False, False), ("leave_one_file_out", True, False),
                 ("held_out", False, True))
     for label, folds, test_set in sections:
         score = (Score(), Score(), Score())
         listing = Listing()
         by_group: dict[str, tuple[Score, Score, Score]] = {}
-        known: set[str] = set()
         counted = 0
         for case in all_cases:
             weights = (fit([c for c in train if c is not case])
                        if folds and not held_out(case) else shipped)
             counts = held_out(case) == test_set and case.path.name.startswith(args.only)
             one = (Score(), Score(), Score())
-            found = evaluate(case, set() if args.isolated else set(known), weights,
-                             args.verbose and counts, one, listing if counts else None)
+            evaluate(case, weights, args.verbose and counts, one, listing if counts else None)
             if counts:
                 for name in ("all", group(case)):
                     totals = score if name == "all" else by_group.setdefault(
                         name, (Score(), Score(), Score()))
                     for total, part in zip(totals, one, strict=True):
                         total.merge(part)
-            known.update(found)
             counted += counts
         if not test_set:
             result["files"] = counted
@@ -395,7 +379,7 @@ def main() -> None:
                                         "subheading_lines": sc[2].as_dict()}
                                     for g, sc in by_group.items()}}
         if not args.json:
-            print(f"{label}: files {counted} ({'isolated' if args.isolated else 'one run'})")
+            print(f"{label}: files {counted}")
             print("  boundaries  ", score[0].line())
             print("  subheadings ", score[1].line())
             print("  subheading lines", score[2].line())

@@ -4,9 +4,11 @@ A dump is a run of articles: a title line, a blank line, paragraphs separated by
 Inside bodies there are subheadings that look exactly like titles, lead-in lines ending in
 ':', bullet and numbered lines. `units` reads the lines and marks every heading *candidate*;
 `signals` measures each candidate in its context and `model` weighs the signals with
-coefficients fitted on annotated dumps; a known article (its title and lead seen earlier in
-the file or already in the store) is one of the signals. The admin's `# ` / `## ` markers
-decide without it. Decisions close to the threshold are reported, so that an admin can check them.
+coefficients fitted on annotated dumps. A dump splits by its own text alone, whatever was
+imported before it: the same file always gives the same articles, and files parse
+independently. The admin's `# ` / `## ` markers decide without the model, and merges and
+splits made with `publisher articles` are replayed on every import (corrections.py).
+Decisions close to the threshold are reported, so that an admin can check them.
 The costly signals are computed only until the rest could no longer change a call (most
 candidates are plainly one or the other): the calls are those of every signal computed.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,20 +24,14 @@ from publisher.core.errors import InputError
 from publisher.ingest import detect, model, segment, signals
 from publisher.ingest.signals import Draft
 from publisher.ingest.units import Unit, stem, units
-from publisher.store.parsed import (
-    Block,
-    ParsedArticle,
-    known_entry,
-    lead_of,
-)
+from publisher.store.parsed import Block, ParsedArticle, lead_of
 
-__all__ = ["Decision", "Unit", "body_blocks", "known_titles", "parse", "split", "units"]
+__all__ = ["Decision", "Unit", "body_blocks", "parse", "split", "units"]
 
 THRESHOLD = 0.5
 # Logit rounding room for a call settled before all signals are in (sums in another order).
 _SLACK = 1e-9
 _MAX_SETTLING_MARGIN = 0.49
-_KNOWN_AT = signals.NAMES.index("known")
 
 
 @dataclass(frozen=True)
@@ -52,10 +47,6 @@ class Decision:
         return {"line": self.line, "text": self.text, "score": round(self.score, 3),
                 "verdict": self.verdict}
 
-
-# Candidates whose close-call listing alone knowing them would change, by `known_entry`:
-# each line with the listing it would then get (None: none).
-Relisted = dict[str, list[tuple[int, Decision | None]]]
 
 # What a caller may watch: each candidate's signals and the verdict taken (for fitting: the
 # oracle's verdict, or the model's own when it decodes on its own).
@@ -115,8 +106,6 @@ class _Judge:
     decisions: list[Decision] | None = None
     oracle: set[int] | None = None
     observe: Observer | None = None
-    passed: set[str] | None = None
-    relisted: Relisted | None = None
 
     def __post_init__(self) -> None:
         # Logits past which a call is settled whatever the signals not computed yet: a title
@@ -132,46 +121,19 @@ class _Judge:
         settles = m <= _MAX_SETTLING_MARGIN
         self._title = model.logit(THRESHOLD + m) + _SLACK if settles else math.inf
         self._sub = model.logit(THRESHOLD - m) - _SLACK if settles else -math.inf
-        # Knowing a candidate adds the "known" weight to its logit. A candidate not known is
-        # settled only when it would be called and reported the same either way (`passed`).
-        known_weight = w.weight("known")
-        self._known_shift = (min(known_weight, 0.0), max(known_weight, 0.0))
 
-    def _settled(self, x: list[float], group: int, known: bool) -> bool | None:
+    def _settled(self, x: list[float], group: int) -> bool | None:
         """The call on a candidate with the signals of STAGED[:group] in `x`, if those are
         enough: True (a title), False (not one), None (compute the next group)."""
         z = self.weights.logit(x)
-        low, high = (0.0, 0.0) if known or self.passed is None else self._known_shift
-        if z + self._low[group] + low > self._title:
+        if z + self._low[group] > self._title:
             return True
-        if z + self._high[group] + high < self._sub:
+        if z + self._high[group] < self._sub:
             return False
         return None
 
-    def _if_known(self, u: Unit, entry: str, x: list[float], verdict: bool, p: float) -> None:
-        """Note what knowing a candidate not known would change (`x` its signals, `p` its
-        probability): its call, which makes a parse stale (`passed`), or only whether and
-        with what score it is listed as a close call (`relisted`: the listing it would get;
-        without `relisted`, that too goes into `passed`)."""
-        assert self.passed is not None
-        margin = self.weights.margin
-        as_known = list(x)
-        as_known[_KNOWN_AT] = 1.0
-        p_known = self.weights.probability(as_known)  # the sum a parse knowing it makes
-        close_known = abs(p_known - THRESHOLD) < margin
-        if (p_known > THRESHOLD) != verdict:
-            self.passed.add(entry)
-        elif close_known or abs(p - THRESHOLD) < margin:
-            if self.relisted is None:
-                self.passed.add(entry)
-            else:
-                listed = _decision(u, p_known, verdict) if close_known else None
-                self.relisted.setdefault(entry, []).append((u.line, listed))
-
-    def starts_article(self, i: int, current: Draft, entry: str, known: bool) -> bool:
-        """Whether candidate `i` opens a new article; `entry`: its `known_entry` (its text and
-        the paragraph after it), `known`: that of an article seen before (earlier in the file,
-        or stored)."""
+    def starts_article(self, i: int, current: Draft) -> bool:
+        """Whether candidate `i` opens a new article after `current`."""
         us = self.us
         if not current.body or i + 1 >= len(us):
             return False
@@ -181,23 +143,21 @@ class _Judge:
         if self.oracle is not None:
             truth = us[i].line in self.oracle
             if self.observe is not None:
-                self.observe(us[i], signals.features(us, i, current, self.base, self.idf,
-                                                     known), truth)
+                self.observe(us[i], signals.features(us, i, current, self.base, self.idf),
+                             truth)
             return truth
-        c = signals.Candidate(us, i, current, self.base, self.idf, known)
+        c = signals.Candidate(us, i, current, self.base, self.idf)
         for group in range(len(signals.STAGED)):
             # An observer sees every signal of every call.
-            settled = None if self.observe is not None else self._settled(c.x, group, known)
+            settled = None if self.observe is not None else self._settled(c.x, group)
             if settled is not None:
                 return settled
             c.fill(group)
         x = c.x
         p = self.weights.probability(x)
-        if self.observe is not None:
-            self.observe(us[i], x, p > THRESHOLD)
         verdict = p > THRESHOLD
-        if not known and self.passed is not None:
-            self._if_known(us[i], entry, x, verdict, p)
+        if self.observe is not None:
+            self.observe(us[i], x, verdict)
         if self.decisions is not None and abs(p - THRESHOLD) < self.weights.margin:
             self.decisions.append(_decision(us[i], p, verdict))
         return verdict
@@ -209,43 +169,17 @@ def _decision(u: Unit, p: float, verdict: bool) -> Decision:
     return Decision(u.line, u.text, p, "title" if verdict else kept)
 
 
-def _lead_after(us: list[Unit], i: int, reach: int = 4) -> str:
-    """The paragraph that would lead an article opened by heading `i`: the first prose
-    within a few units (what `_blocks` makes its first paragraph, in the plain case)."""
-    for j in range(i + 1, min(i + 1 + reach, len(us))):
-        if us[j].kind == "prose" and us[j].text:
-            return us[j].text
-    return ""
-
-
-def known_titles(drafts: list[Draft]) -> set[str]:
-    """`known_entry` of each draft's title and lead, as a later file should know them."""
-    out: set[str] = set()
-    for d in drafts:
-        lead = next((u.text for u in d.units if u.kind == "prose" and u.text), "")
-        out.add(known_entry(d.title, lead))
-    return out
-
-
-def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
-          decisions: list[Decision] | None = None, oracle: set[int] | None = None,
-          observe: Observer | None = None, weights: model.Model | None = None,
-          passed: set[str] | None = None, relisted: Relisted | None = None) -> list[Draft]:
+def split(us: list[Unit], *, decisions: list[Decision] | None = None,
+          oracle: set[int] | None = None, observe: Observer | None = None,
+          weights: model.Model | None = None) -> list[Draft]:
     """Group units into article drafts, deciding for each heading: title or subheading.
 
-    `known` holds `known_entry` of the articles seen before (stored, or in earlier files).
-    Decisions within the model's margin of the threshold go into `decisions`, and the entry
-    of every candidate not known whose call would change had it been known into `passed`
-    (an article learnt later could change only those), and of those whose close-call
-    listing alone would into `relisted` (with that listing; into `passed` without it). `weights`
+    Decisions within the model's margin of the threshold go into `decisions`. `weights`
     replaces the fitted model (cross-validation fits one per held-out file).
     """
-    known = known or frozenset()
-    # The file's own titles so far, with their leads: a repeat later in the file is known.
-    own: set[str] = set()
     idf = segment.idf_weights(u.stems for u in us)
     judge = _Judge(us, idf, signals.baseline(us, idf), weights or model.load(), decisions,
-                   oracle, observe, passed, relisted)
+                   oracle, observe)
     drafts: list[Draft] = []
     current: Draft | None = None
     pending: date | None = None
@@ -256,22 +190,16 @@ def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
             if not u.text:
                 continue
         is_title = False
-        entry = ""
         if u.kind == "heading":
-            has_body = current is not None and bool(current.body)
             if u.forced or u.shape == "asked":
                 is_title = u.forced == "title" or current is None
             else:
-                # A candidate is judged only after a body (the judge's first test).
-                entry = known_entry(u.text, _lead_after(us, i)) if has_body else ""
-                seen = bool(entry) and (entry in own or entry in known)
-                is_title = current is None or judge.starts_article(i, current, entry, seen)
+                is_title = current is None or judge.starts_article(i, current)
             if not is_title and u.period:
                 u.kind = "prose"  # a short sentence, not a heading
         if is_title:
             current = Draft(title=u.text, line=u.line, token_date=pending,
                             title_stems=u.stems)
-            own.add(entry or known_entry(u.text, _lead_after(us, i)))
             drafts.append(current)
             pending = None
             continue
@@ -284,22 +212,19 @@ def split(us: list[Unit], known: AbstractSet[str] | None = None, *,
     return [d for d in drafts if d.units or not d.derived]
 
 
-def parse(text: str, origin: str, known_titles: AbstractSet[str] | None = None,
-          derived: set[str] | None = None, decisions: list[Decision] | None = None,
-          passed: set[str] | None = None, relisted: Relisted | None = None,
-          ) -> list[ParsedArticle]:
+def parse(text: str, origin: str, derived: set[str] | None = None,
+          decisions: list[Decision] | None = None) -> list[ParsedArticle]:
     """Articles of one dump, in file order (repeats included: saving makes them one).
 
     The origins of articles whose title was taken from their first sentence go into
-    `derived`, and the model's close calls into `decisions`, for the import report;
-    `passed` and `relisted` get the candidates a known title would change (see `split`).
+    `derived`, and the model's close calls into `decisions`, for the import report.
     """
     us = units(text)
     if not us:
         raise InputError(f"{origin}: empty file", "check the export")
     stem(us, detect.bmp_only(text))
     out: list[ParsedArticle] = []
-    for d in split(us, known_titles, decisions=decisions, passed=passed, relisted=relisted):
+    for d in split(us, decisions=decisions):
         blocks = _blocks(d.units)
         if not blocks:
             continue

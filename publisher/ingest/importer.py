@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.core import collector
@@ -17,8 +16,7 @@ from publisher.core.console import progress
 from publisher.ingest import corrections, parsing, provenance, review, textio
 from publisher.store import articles, bulk
 from publisher.store.engine import Store
-from publisher.store.models import Article, ArticleText, utcnow
-from publisher.store.parsed import known_entry, lead_of, title_of_entry
+from publisher.store.models import Article, utcnow
 
 SUFFIXES = {".txt", ".text", ".jsonl", ".ndjson", ".md", ".markdown"}
 # How a file's articles reach the store: set-based Core statements, or the ORM one by one.
@@ -99,14 +97,6 @@ def import_paths(
     now = now or utcnow()
     files = list(expand(paths))
     report = ImportReport(dry_run=dry_run)
-    with store.session() as s:
-        # Each stored article's title key with the start of its lead (its source text's
-        # summary starts as its lead does): a dump's heading is that article again only
-        # with the same lead after it.
-        rows = s.execute(select(Article.key, ArticleText.summary).join(
-            ArticleText, (ArticleText.article_id == Article.id)
-            & (ArticleText.lang == Article.source_lang)))
-        known = {known_entry(key, summary or "") for key, summary in rows}
     options = parsing.Options(lenient=lenient, max_bytes=max_bytes, pause_gc=pause_gc)
     # A dry run keeps one uncommitted session across files (and the bulk writer's overlay of
     # decisions), so that it reports what a real run would (an article repeated in a later
@@ -116,12 +106,11 @@ def import_paths(
     slug_numbers: dict[str, int] = {}
     try:
         with progress("importing", len(files), show_progress) as bar:
-            for result in parsing.in_order(files, options, known, workers):
+            for result in parsing.in_order(files, options, workers):
                 with collector.paused() if pause_gc else nullcontext():
                     report.files.append(
-                        store_file(store, result, dry_run=dry_run, known=known,
-                                   session=shared, now=now, writer=writer, overlay=overlay,
-                                   slug_numbers=slug_numbers)
+                        store_file(store, result, dry_run=dry_run, session=shared, now=now,
+                                   writer=writer, overlay=overlay, slug_numbers=slug_numbers)
                     )
                 bar.advance(1, result.path.name)
     finally:
@@ -157,8 +146,8 @@ def _save_orm(session: Session, parsed: list[articles.ParsedArticle], now: datet
 
 def import_file(
     store: Store, path: Path, *, dry_run: bool = False, lenient: bool = False,
-    known: set[str] | None = None, max_bytes: int = textio.DEFAULT_MAX_BYTES,
-    session: Session | None = None, now: datetime | None = None, writer: Writer = "bulk",
+    max_bytes: int = textio.DEFAULT_MAX_BYTES, session: Session | None = None,
+    now: datetime | None = None, writer: Writer = "bulk",
 ) -> FileReport:
     """One file in one transaction (or inside the dry run's `session`, never committed).
 
@@ -166,18 +155,17 @@ def import_file(
     that give only a day and month when no other article of the file states one.
     """
     now = now or utcnow()
-    known = known if known is not None else set()
     options = parsing.Options(lenient=lenient, max_bytes=max_bytes)
-    return store_file(store, parsing.parse_file(path, options, known), dry_run=dry_run,
-                      known=known, session=session, now=now, writer=writer)
+    return store_file(store, parsing.parse_file(path, options), dry_run=dry_run,
+                      session=session, now=now, writer=writer)
 
 
 def store_file(
-    store: Store, result: parsing.Parsed, *, dry_run: bool, known: set[str],
-    session: Session | None, now: datetime, writer: Writer = "bulk",
-    overlay: bulk.Overlay | None = None, slug_numbers: dict[str, int] | None = None,
+    store: Store, result: parsing.Parsed, *, dry_run: bool, session: Session | None,
+    now: datetime, writer: Writer = "bulk", overlay: bulk.Overlay | None = None,
+    slug_numbers: dict[str, int] | None = None,
 ) -> FileReport:
-    """Store one parsed file in one transaction; `known` gains its titles once it is in.
+    """Store one parsed file in one transaction.
 
     A dry run's bulk writer decides without writing; `overlay` carries its decisions to
     the run's next files, and `slug_numbers` the numbered slugs it handed out.
@@ -191,11 +179,9 @@ def store_file(
     parsed = corrections.apply(store, result.articles, fr.warnings)
     fr.warnings.extend(review.review(parsed, result.derived, now))
     fr.articles = len(parsed)
-    # The parse's title keys (each entry starts with one) unless a correction rewrote the
-    # file's articles: a parse worker made them, and normalising 40,000 titles again here
-    # would cost the storing process 0.15 s.
-    fresh = parsed is result.articles and len(result.entries) == len(parsed)
-    keys = [title_of_entry(e) for e in result.entries] if fresh else None
+    # The parse's title keys unless a correction rewrote the file's articles.
+    keys = result.keys if parsed is result.articles and len(result.keys) == len(parsed) \
+        else None
     own = session is None
     session = store.new_session() if session is None else session
     try:
@@ -216,9 +202,6 @@ def store_file(
             session.rollback()
         elif own:
             session.commit()
-        # The parse's entries unless a correction rewrote the file's articles.
-        known.update(result.entries if fresh
-                     else (known_entry(a.title, lead_of(a.blocks)) for a in parsed))
     except BaseException:
         if own:
             session.rollback()

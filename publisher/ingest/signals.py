@@ -28,8 +28,10 @@ Signals that did not help on files they were not fitted on (a speaker's quotatio
 closing-section vocabulary, "the article has one paragraph", "a heading follows", the
 previous paragraph looking ahead in the future tense, the lead opening with words the
 article already used, the heading's vocabulary after it against before it, words shared
-with the article's title) were dropped, and so were two that weighed nothing once fitted
-(the lead repeating none of the article's vocabulary, a pronoun a few words into the lead):
+with the article's title) were dropped, and so were three that weighed nothing once fitted
+(the lead repeating none of the article's vocabulary, a pronoun a few words into the lead,
+the heading and lead of an article seen before: one call in 372 over 61 files, and it made
+a file's parse depend on what was stored before it):
 benchmarks/segmentation.py measures each change leave-one-file-out (benchmarks/README.md
 keeps the log).
 """
@@ -52,7 +54,7 @@ NAMES = (
     "cohesion_drop", "uncovered", "event", "echo", "short_body", "question", "long_heading",
     "list_follows", "back_reference", "lead_names_nothing", "lone_section", "predicate",
     "depth", "period", "attached", "numbered", "words", "title_case", "title_link",
-    "same_shape", "language_switch", "closing", "known", "numbered_run", "same_form",
+    "same_shape", "language_switch", "closing", "numbered_run", "same_form",
     "section_prose",
 )
 # The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
@@ -191,11 +193,10 @@ _AT = {name: NAMES.index(name) for _, group in STAGED for name in group}
 
 class Candidate:
     """The signals of candidate `us[i]` as the next unit of `draft`, in the order of NAMES
-    (`x`): the cheap ones at once, each group of STAGED (0 until then) on `fill`. `known`:
-    the line is the title of an article seen before (a repeated article)."""
+    (`x`): the cheap ones at once, each group of STAGED (0 until then) on `fill`."""
 
     def __init__(self, us: list[Unit], i: int, draft: Draft, base: float,
-                 idf: dict[str, float], known: bool = False, k: int = 4) -> None:
+                 idf: dict[str, float], k: int = 4) -> None:
         self.draft, self.base, self.idf, self.k = draft, base, idf, k
         u = self.u = us[i]
         body = draft.body
@@ -263,7 +264,6 @@ class Candidate:
             0.0,  # language_switch
             # Closing sections come after a body: weighed by how much article precedes them.
             float(u.stems[:1] != [] and u.stems[0] in _CLOSING) * min(len(body), 6) / 6,
-            float(known),
             float(u.shape == "numbered" and ahead is not None and ahead.shape == "numbered"),
             0.0,  # same_form
             # An article's first section runs on (lead, background, quotes); a section inside
@@ -314,10 +314,10 @@ class Candidate:
 
 def features(
     us: list[Unit], i: int, draft: Draft, base: float, idf: dict[str, float],
-    known: bool = False, k: int = 4,
+    k: int = 4,
 ) -> list[float]:
     """All the signals of candidate `us[i]` as the next unit of `draft` (see Candidate)."""
-    c = Candidate(us, i, draft, base, idf, known, k)
+    c = Candidate(us, i, draft, base, idf, k)
     for group in range(len(STAGED)):
         c.fill(group)
     return c.x

@@ -86,39 +86,12 @@ _NON_WORD = re.compile(r"[^\w]+")
 def normalise_key(title: str) -> str:
     """Identity of an article across re-imports: case, punctuation and spacing do not count.
 
-    Cached: an import asks for each title's key several times (saving, the known titles)."""
+    Cached: an import asks for a title's key more than once (parsing, saving)."""
     # Checking is several times cheaper than normalising, and most titles are NFKC already.
     if not unicodedata.is_normalized("NFKC", title):
         title = unicodedata.normalize("NFKC", title)
     text = _NON_WORD.sub(" ", title.casefold())
     return " ".join(text.split())[:300]
-
-
-# Characters of a lead's key that identify a repeated article along with its title's key.
-LEAD_CHARS = 60
-
-
-def known_entry(title: str, lead: str) -> str:
-    """What an import remembers of an article to know a repeat of it: its title's key and a
-    short hash of the first 60 characters of its lead paragraph. The same line can be one
-    dump's title and a section of another story in the next ("Отзывы участников"); only a
-    heading followed by the same lead is the stored article again. Otherwise a re-import,
-    which knows every title from the start, could split a dump differently from the first
-    import."""
-    return f"{normalise_key(title)}|{_lead_hash(lead)}"
-
-
-def title_of_entry(entry: str) -> str:
-    """The title key part of a `known_entry` (`normalise_key` of its title)."""
-    return entry.partition("|")[0]
-
-
-def _lead_hash(lead: str) -> str:
-    # The lead as written: a repeated article repeats it, and a stored article's summary
-    # starts with it (derive_summary cuts only after 100 characters).
-    # surrogatepass: a lone surrogate (which no import decodes to) hashes instead of raising.
-    return hashlib.blake2b(lead[:LEAD_CHARS].encode("utf-8", "surrogatepass"),
-                           digest_size=6).hexdigest()
 
 
 def lead_of(blocks: Sequence[Block]) -> str:

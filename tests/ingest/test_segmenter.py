@@ -178,13 +178,6 @@ def test_the_shipped_weights_are_what_the_fitting_script_gives() -> None:
     assert refit.coef == pytest.approx(shipped.coef, abs=1e-4)
 
 
-def test_a_known_title_only_ever_pushes_towards_a_title() -> None:
-    """The parse pool re-parses a file only when a title learnt meanwhile matches one of its
-    non-title candidates; that is exact only while the "known" weight is positive."""
-    shipped = model.load()
-    assert shipped.coef[shipped.names.index("known")] > 0
-
-
 def test_the_test_set_keeps_its_recorded_score() -> None:
     """On the test set nothing is fitted or chosen on (blind6_), the shipped weights still find
     the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.947,
@@ -192,41 +185,29 @@ def test_the_test_set_keeps_its_recorded_score() -> None:
     shows here."""
     bench = _bench()
     score = bench.Score()
-    known: set[str] = set()
     for case in bench.cases():
-        mine = bench.held_out(case)
-        found = bench.evaluate(case, set(known), model.load(), False,
-                               (score if mine else bench.Score(), bench.Score(), bench.Score()))
-        known.update(found)
+        if bench.held_out(case):
+            bench.evaluate(case, model.load(), False, (score, bench.Score(), bench.Score()))
     assert score.tp >= 80
     assert score.as_dict()["f1"] >= 0.94
 
 
-def _calls(text: str, known: set[str], full: bool,
-           weights: model.Model | None = None) -> tuple[object, ...]:
-    """What one split of `text` decides: articles, close calls, the `passed` and
-    `relisted` entries; `full`: every signal of every call computed (an observer asks for
-    them all)."""
+def _calls(text: str, full: bool, weights: model.Model | None = None) -> tuple[object, ...]:
+    """What one split of `text` decides: articles and close calls; `full`: every signal of
+    every call computed (an observer asks for them all)."""
     decisions: list[dumps.Decision] = []
-    passed: set[str] = set()
-    relisted: dumps.Relisted = {}
-    drafts = dumps.split(dumps.units(text), set(known), decisions=decisions, passed=passed,
-                         relisted=relisted, weights=weights,
+    drafts = dumps.split(dumps.units(text), decisions=decisions, weights=weights,
                          observe=(lambda u, x, verdict: None) if full else None)
     return ([(d.line, d.title, [(u.line, u.kind) for u in d.units]) for d in drafts],
-            decisions, passed, relisted, dumps.known_titles(drafts))
+            decisions)
 
 
 def test_a_call_settled_before_every_signal_is_in_is_the_call_all_signals_make() -> None:
     """The judge stops computing a candidate's costly signals once they cannot change its
-    call; on every annotated dump, read fresh and read again as a re-import (its own
-    articles known), the articles, the close calls and the `passed` and `relisted` entries
-    are the ones all signals give."""
+    call; on every annotated dump the articles and the close calls are the ones all
+    signals give."""
     for case in _bench().cases():
-        fresh = _calls(case.text, case.known, full=False)
-        assert fresh == _calls(case.text, case.known, full=True), case.path.name
-        again = case.known | fresh[4]  # type: ignore[operator]
-        assert _calls(case.text, again, full=False) == _calls(case.text, again, full=True)
+        assert _calls(case.text, full=False) == _calls(case.text, full=True), case.path.name
 
 
 @pytest.mark.parametrize("margin", [-0.3, 0.0, 0.05, 0.4, 0.49, 0.4999999927, 0.5 - 2**-54,
@@ -236,24 +217,8 @@ def test_calls_settled_early_hold_for_any_margin(margin: float) -> None:
     settling a call early gives what all signals give."""
     weights = dataclasses.replace(model.load(), margin=margin)
     for case in _bench().cases()[::6]:
-        staged = _calls(case.text, case.known, full=False, weights=weights)
-        assert staged == _calls(case.text, case.known, full=True, weights=weights), (
-            case.path.name)
-
-
-@pytest.mark.parametrize("weight", [3.0, 8.0, -2.0])
-def test_calls_settled_early_allow_for_what_knowing_them_would_change(weight: float) -> None:
-    """With a heavier (or negative) weight for a known article, more candidates would be
-    called or listed otherwise if known: the judge still settles early only those that
-    would not, so `passed` and `relisted` are the ones all signals give."""
-    shipped = model.load()
-    coef = list(shipped.coef)
-    coef[shipped.names.index("known")] = weight
-    weights = dataclasses.replace(shipped, coef=tuple(coef))
-    for case in _bench().cases()[::3]:
-        staged = _calls(case.text, case.known, full=False, weights=weights)
-        assert staged == _calls(case.text, case.known, full=True, weights=weights), (
-            case.path.name)
+        staged = _calls(case.text, full=False, weights=weights)
+        assert staged == _calls(case.text, full=True, weights=weights), case.path.name
 
 
 def test_every_staged_signal_stays_within_the_range_the_judge_assumes() -> None:
@@ -270,7 +235,7 @@ def test_every_staged_signal_stays_within_the_range_the_judge_assumes() -> None:
     calls = 0
     for case in _bench().cases():
         before = len(outside)
-        dumps.split(dumps.units(case.text), set(case.known), observe=observe)
+        dumps.split(dumps.units(case.text), observe=observe)
         calls += 1
         assert len(outside) == before, (case.path.name, outside)
     assert calls > 60

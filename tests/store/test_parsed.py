@@ -7,18 +7,15 @@ import json
 import pickle
 from datetime import UTC, datetime
 
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.store.parsed import (
-    LEAD_CHARS,
     Block,
     ParsedArticle,
     TextInput,
     blocks_text,
     fingerprint,
-    known_entry,
-    normalise_key,
     slugify,
 )
 
@@ -54,21 +51,6 @@ def test_fingerprint_is_the_hash_of_the_sorted_json(
         json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
     assert fingerprint(parsed) == want
     assert fingerprint(parsed, blocks_text(blocks)) == want
-
-
-@settings(max_examples=200, deadline=None)
-@given(title=st.text(max_size=30), lead=st.text(max_size=200), tail=st.text(max_size=50))
-def test_a_known_entry_keys_the_title_and_the_start_of_the_lead(
-    title: str, lead: str, tail: str,
-) -> None:
-    """An entry is the title's key and the start of the lead: what follows the lead's first
-    60 characters does not count, a different start does."""
-    entry = known_entry(title, lead)
-    assert entry.partition("|")[0] == normalise_key(title)
-    if len(lead) >= LEAD_CHARS:
-        assert known_entry(title, lead + tail) == entry
-    assume(not lead.startswith("Другое"))
-    assert known_entry(title, "Другое начало. " + lead) != entry
 
 
 def test_a_parsed_article_pickles_whole() -> None:
@@ -119,12 +101,3 @@ def test_blocks_text_is_the_json_of_their_dicts(blocks: list[tuple[str, str]]) -
     store keeps it and fingerprints hash it), for any text and any kind."""
     made = [Block(kind, text) for kind, text in blocks]
     assert blocks_text(made) == json.dumps([b.as_dict() for b in made], ensure_ascii=False)
-
-
-def test_a_lead_with_a_lone_surrogate_has_an_entry() -> None:
-    """The segmenter asks for the entry of every heading after a body: a lone surrogate in
-    the lead (text no import decodes to, but the parser's own callers may pass) is hashed,
-    not an error; valid text hashes as UTF-8."""
-    assert known_entry("Жоспарлар", "Бірінші \ud800 абзац") == known_entry(
-        "Жоспарлар", "Бірінші \ud800 абзац")
-    assert known_entry("Plans", "Lead") != known_entry("Plans", "Lead \ud800")
