@@ -126,6 +126,11 @@ class Draft:
             self.body.append(u)
             self.chars += len(u.text)
 
+    def copy(self) -> Draft:
+        """The article as assembled so far, to go on apart from this one."""
+        return Draft(self.title, self.line, self.derived, list(self.units), self.token_date,
+                     self.title_stems, list(self.body), self.chars, set(self.seen))
+
 
 def _bag(units: list[Unit]) -> Counter[str]:
     """The stems of `units` counted, in the order they occur (cosine sums in that order)."""

@@ -144,6 +144,25 @@ def test_a_close_call_is_reported_with_its_line_and_verdict() -> None:
     assert math.isclose(decisions[0].score, 0.5)
 
 
+def test_a_close_call_is_read_both_ways_and_the_likelier_reading_wins() -> None:
+    """In an annotated dump the quotation title «Медицина – это служение людям» scores 0.40:
+    taken for a subheading, as one reading takes it, the interview's first question under
+    it becomes a title. Read both ways, the question is plainly a subheading under the
+    quotation, that reading is the likelier as a whole, and the dump splits as annotated;
+    the close calls listed are those of the reading kept."""
+    path = ROOT / "tests" / "fixtures" / "import" / "blind2_ru_date_start.txt"
+    text = path.read_text("utf-8")
+    truth = json.loads(path.with_suffix(".truth.json").read_text("utf-8"))
+    want = [a["title"] for a in truth["articles"][1:]]
+    one = dumps.split(units(text), beam=1)
+    decisions: list[dumps.Decision] = []
+    kept = dumps.split(units(text), decisions=decisions)
+    assert [d.title for d in kept[1:]] == want
+    assert [d.title for d in one[1:]] != want
+    assert "Как начинался путь в хирургию?" in [d.title for d in one]
+    assert [(d.line, d.verdict) for d in decisions] == [(7, "title")]
+
+
 def test_fitting_recovers_a_separating_signal() -> None:
     """The fit gives a large positive weight to a signal that tells the classes apart and
     about none to noise."""
@@ -179,17 +198,17 @@ def test_the_shipped_weights_are_what_the_fitting_script_gives() -> None:
 
 
 def test_the_test_set_keeps_its_recorded_score() -> None:
-    """On the test set nothing is fitted or chosen on (blind6_), the shipped weights still find
-    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.947,
-    0.898 before stop 27's refit): a signal or a refit that only helps the training files
-    shows here."""
+    """On the test set nothing is fitted or chosen on (blind8_), the shipped weights still find
+    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.871,
+    0.861 before stop 28's two readings and refit): a signal or a refit that only helps the
+    training files shows here."""
     bench = _bench()
     score = bench.Score()
     for case in bench.cases():
         if bench.held_out(case):
             bench.evaluate(case, model.load(), False, (score, bench.Score(), bench.Score()))
-    assert score.tp >= 80
-    assert score.as_dict()["f1"] >= 0.94
+    assert score.tp >= 91
+    assert score.as_dict()["f1"] >= 0.87
 
 
 def _calls(text: str, full: bool, weights: model.Model | None = None) -> tuple[object, ...]:
