@@ -41,7 +41,7 @@ from publisher.core import config
 from publisher.ingest import importer
 from publisher.store.engine import open_store
 
-# The material of the generated corpus; the later segmentation sets (blind4_* to blind6_*)
+# The material of the generated corpus; the later segmentation sets (blind4_* to blind8_*)
 # stay out, so the corpus is the one earlier figures were measured on.
 SAMPLES = sorted((ROOT / "samples" / "import").glob("*.txt")) + sorted(
     p for p in (ROOT / "tests" / "fixtures" / "import").glob("*.txt")

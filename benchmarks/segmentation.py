@@ -188,7 +188,6 @@ def cases() -> list[Case]:
         p for p in FIXTURES.glob("*.txt")
         if p.name in OLD_FIXTURES or p.with_suffix(".truth.json").exists()
     )
-    files.sort(key=lambda p: p.name.startswith(HELD_OUT))  # the test set last
     out = []
     for path in files:
         text = textio.read_text(path, warnings=[])

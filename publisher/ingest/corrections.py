@@ -198,9 +198,9 @@ def _split(rule: Correction, parsed: list[ParsedArticle], warnings: list[str]
     for i in wholes:
         whole = parsed[i]
         at = seam_index(whole.blocks, rule.other)
-        # A title the store knows always starts an article in a dump, so after the split the
-        # reader itself cuts there: join the two again so that both get the fingerprints the
-        # command gave them.
+        # The reader may cut there itself (the admin marked the heading `# `, or new weights
+        # call it a title): join the two again so that both get the fingerprints the command
+        # gave them.
         if at is None and i + 1 in tails:
             whole = _rejoin(whole, parsed[i + 1])
             at = seam_index(whole.blocks, rule.other)

@@ -167,8 +167,8 @@ def _decision(u: Unit, p: float, verdict: bool) -> Decision:
 @dataclass
 class _Reading:
     """One way of reading the file so far: its articles (the last one still open, unless a
-    date token closed it), and the log-likelihood the model gives the calls that differ
-    from the other readings'."""
+    date token closed it), and the log-likelihood the model gives its calls since it parted
+    from the other readings (0 while it is the only one)."""
 
     logp: float
     drafts: list[Draft]
@@ -209,7 +209,8 @@ class _Reading:
 # missed or made up by one call changes the article the calls after it see, so they are
 # confident and wrong; read both ways, the wrong reading runs into calls it finds unlikely.
 # Two readings that open the same article have the same future, so the less likely one goes
-# (in practice the readings part for an article or two). Leave-one-file-out over 85
+# (in practice the readings part for an article or two; a date token closes every reading's
+# article, so they become one). Leave-one-file-out over 85
 # annotated dumps, a second reading took boundary F1 from 0.915 to 0.925 and subheadings
 # from 0.802 to 0.830; three, four or eight gave what two give (benchmarks/README.md).
 BEAM = 2
@@ -230,16 +231,18 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
     readings = [_Reading(0.0, [])]
     for i, u in enumerate(us):
         if u.starts:
-            for r in readings:
-                r.pending, r.current = u.date_token, None
+            # A date token closes every reading's article: they have the same future now.
+            readings = _kept(readings, 1)
+            readings[0].pending, readings[0].current = u.date_token, None
             if not u.text:
                 continue
         if u.kind != "heading":
             for r in readings:
                 r.add(u)
             continue
-        # Two readings are told apart by every call they make, so each is made in full.
-        exact = observe is not None or len(readings) > 1
+        # Readings are told apart by every call they make, so each is made in full.
+        several = len(readings) > 1
+        exact = observe is not None or several
         after: list[_Reading] = []
         for r in readings:
             if r.current is None or u.forced or u.shape == "asked":
@@ -253,8 +256,8 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
             if x is not None and observe is not None:
                 r.seen.append((u, x, verdict))
             if p is None or not abs(p - THRESHOLD) < margin:
-                if p is not None and exact:
-                    r.logp += math.log(p if verdict else 1.0 - p)
+                if p is not None and several:
+                    r.logp += _log(p if verdict else 1.0 - p)
                 r.open(u) if verdict else r.keep(u)
                 after.append(r)
                 continue
@@ -270,7 +273,7 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
                     other.decisions[-1] = _decision(u, p, not verdict)
                 both.append((other, not verdict))
             for one, take in both:
-                one.logp += math.log(p if take else 1.0 - p)
+                one.logp += _log(p if take else 1.0 - p)
                 one.open(u) if take else one.keep(u)
                 after.append(one)
         readings = _kept(after, beam)
@@ -283,9 +286,16 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
     return [d for d in best.drafts if d.units or not d.derived]
 
 
+def _log(q: float) -> float:
+    # A margin past 0.5 makes a certain call close too: its other reading is impossible.
+    return math.log(q) if q > 0.0 else -math.inf
+
+
 def _kept(readings: list[_Reading], beam: int) -> list[_Reading]:
-    """The `beam` most likely readings, one of those that have the same article open."""
+    """The `beam` most likely readings, one of those that have the same article open. On a
+    tie the earlier reading stays: the one that took the model's own verdict."""
     if len(readings) == 1:
+        readings[0].logp = 0.0  # only differences count
         return readings
     best: dict[int | None, _Reading] = {}
     for r in readings:

@@ -28,10 +28,10 @@ Signals that did not help on files they were not fitted on (a speaker's quotatio
 closing-section vocabulary, "the article has one paragraph", "a heading follows", the
 previous paragraph looking ahead in the future tense, the lead opening with words the
 article already used, the heading's vocabulary after it against before it, words shared
-with the article's title) were dropped, and so were three that weighed nothing once fitted
-(the lead repeating none of the article's vocabulary, a pronoun a few words into the lead,
-the heading and lead of an article seen before: one call in 372 over 61 files, and it made
-a file's parse depend on what was stored before it):
+with the article's title) were dropped, and so were two that weighed nothing once fitted
+(the lead repeating none of the article's vocabulary, a pronoun a few words into the lead)
+and one that changed one call in 372 over 61 files but made a file's parse depend on what
+was stored before it (the heading and lead of an article seen before):
 benchmarks/segmentation.py measures each change leave-one-file-out (benchmarks/README.md
 keeps the log).
 """

@@ -138,6 +138,24 @@ def test_reimporting_the_dump_after_a_split_keeps_it_split(cli: Cli) -> None:
     assert _docs(cli) == split
 
 
+def test_a_dump_cut_at_the_split_heading_by_itself_keeps_both_articles(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """After a split, a dump whose reader already cuts at that heading (the admin marked it
+    `# ` too) gives the same two articles: the parts are joined and cut again so that both
+    keep the fingerprints the split gave them, and nothing is updated."""
+    lab = _fresh(cli)[LAB]
+    cli("articles", "split", lab["id"], "--at", HEADING)
+    split = _docs(cli)
+    marked = tmp_path / DUMP.name
+    text = DUMP.read_text("utf-8")
+    assert f"\n{HEADING}\n" in text
+    marked.write_text(text.replace(f"\n{HEADING}\n", f"\n# {HEADING}\n"), "utf-8")
+    totals = _import(cli, marked)["totals"]
+    assert (totals["unchanged"], totals["updated"], totals["new"]) == (4, 0, 0)
+    assert _docs(cli) == split
+
+
 def test_split_outdates_translations_and_the_new_article_has_only_its_source(
     cli: Cli, tmp_path: Path
 ) -> None:

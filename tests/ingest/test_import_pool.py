@@ -75,7 +75,7 @@ def test_pool_stores_what_a_serial_run_stores(tmp_path: Path) -> None:
 def test_a_dump_splits_the_same_whatever_was_imported_before_it(tmp_path: Path) -> None:
     """A dump's articles come from its own text: an earlier file that has one of its
     sections as an article (the same heading, the same lead) does not turn that section
-    into a title, so a dump imports the same into any store, and in any order of files."""
+    into a title, so a dump imports the same whatever the store holds."""
     alone, after = _store(tmp_path, "alone"), _store(tmp_path, "after")
     try:
         importer.import_paths(alone, [SAMPLE], now=NOW, workers=1)
@@ -159,7 +159,8 @@ def test_workers_run_a_script_again_but_not_python_c(tmp_path: Path) -> None:
 
 def test_a_run_yields_files_in_order_and_stops_early(tmp_path: Path) -> None:
     """Files come back in the order given whatever worker finishes first, and a reader that
-    stops after the first file (an error while storing it) ends the run cleanly."""
+    stops after the first file (an error while storing it) can close the run there: the
+    pool shuts down without an error and the next run starts afresh."""
     folder = _folder(tmp_path)
     files = sorted(folder.glob("*.txt"))
     options = parsing.Options(lenient=False, max_bytes=10**8)

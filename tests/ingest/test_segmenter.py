@@ -242,7 +242,8 @@ def test_calls_settled_early_hold_for_any_margin(margin: float) -> None:
 
 def test_every_staged_signal_stays_within_the_range_the_judge_assumes() -> None:
     """The judge bounds what the signals not yet computed can add by their stated ranges
-    (signals.STAGED); every candidate of every annotated dump keeps within them."""
+    (signals.STAGED); every call of the reading kept, in every annotated dump, keeps within
+    them."""
     outside: list[str] = []
 
     def observe(u: Unit, x: list[float], verdict: bool) -> None:
