@@ -15,6 +15,8 @@ dumps. The signals do not depend on word lists of one file:
   a lone numbered line, a line closed by a period (a sentence, unless its body follows on
   the very next line, as briefs set their headlines, or it is too short for a sentence), a
   line with its body right under it, English headline case;
+- whether it is a quotation and nothing else («...», “...”), as feature and interview
+  stories are headlined (a speaker's line, "Профессор Ахметов: «...»", is not);
 - how long its section runs (`section_prose`): the paragraphs under it before the next
   heading or date token; an article's first section (lead, background, quotes) runs on, a
   section inside one is often a paragraph or two before the next subheading;
@@ -55,7 +57,7 @@ NAMES = (
     "list_follows", "back_reference", "lead_names_nothing", "lone_section", "predicate",
     "depth", "period", "attached", "numbered", "words", "title_case", "title_link",
     "same_shape", "language_switch", "closing", "numbered_run", "same_form",
-    "section_prose",
+    "section_prose", "quotation",
 )
 # The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
 # by stem as segment.stems cuts them: a discourse category, the same in every article.
@@ -77,6 +79,10 @@ def _title_case(text: str) -> float:
     if len(words) < 3:
         return 0.0
     return float(sum(w[0].isupper() for w in words[1:]) / (len(words) - 1) >= 0.6)
+
+
+# A line that is a quotation and nothing else: «...», “...”, „...“, "...".
+_QUOTATION = re.compile(r'^(?:«[^«»]+»|“[^“”]+”|„[^„“”]+[“”]|"[^"]+")$')
 
 
 def _prose(u: Unit) -> bool:
@@ -274,6 +280,7 @@ class Candidate:
             # An article's first section runs on (lead, background, quotes); a section inside
             # one is often a paragraph or two before the next subheading.
             min(section, 6) / 6,
+            float(bool(_QUOTATION.match(u.text))),
         ]
 
     def fill(self, group: int) -> None:

@@ -45,6 +45,8 @@ def _folder(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "a_first.txt").write_text(EARLIER, "utf-8")
     shutil.copy(SAMPLE, folder / "b_sample.txt")
+    # An interview with close calls, for the reports to compare.
+    shutil.copy(SAMPLE.parent / "blind3_ru_interview.txt", folder / "b_interview.txt")
     (folder / "c_binary.txt").write_bytes(b"\x00\x01 not text \xff" * 50)
     for src in sorted(CORPUS.glob("*.txt")):
         shutil.copy(src, folder / f"d_{src.name}")

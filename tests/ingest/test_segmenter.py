@@ -88,6 +88,26 @@ def test_a_heading_right_above_another_takes_no_lead_from_below_it() -> None:
     assert _titles(text) == ["Конференция өтті", "Жаңа зертхана ашылды"]
 
 
+def test_a_line_that_is_only_a_quotation_weighs_towards_a_title() -> None:
+    """A heading that is a quotation and nothing else («...», “...”) is how feature and
+    interview stories are headlined (all 18 such lines of the training dumps are titles); a
+    speaker's line ("Профессор Ахметов: «...»") is not one, nor is a line that only holds
+    quotes."""
+    weight = model.load().weight("quotation")
+    assert weight > 1.0
+    text = (f"«Медицина – это служение людям»\n\n{BODY}\n\nПрофессор Ахметов: «Мы учимся»"
+            f"\n\n{BODY}\n\n“Every prescription tells a story”\n\n{BODY}\n\n"
+            f"«Жаңа» және «ескі»\n\n{BODY}\n")
+    us = units(text)
+    idf: dict[str, float] = {}
+    draft = signals.Draft(title="", line=0)
+    at = signals.NAMES.index("quotation")
+    got = {u.text: signals.features(us, i, draft, 1.0, idf)[at]
+           for i, u in enumerate(us) if u.kind == "heading"}
+    assert got == {"«Медицина – это служение людям»": 1.0, "Профессор Ахметов: «Мы учимся»": 0.0,
+                   "“Every prescription tells a story”": 1.0, "«Жаңа» және «ескі»": 0.0}
+
+
 def test_a_title_with_its_body_on_the_next_line_is_a_candidate() -> None:
     """A heading line directly followed by its first paragraph, no blank line, is split off."""
     us = units(f"Семинар өтті\n{BODY}\n")
@@ -145,22 +165,23 @@ def test_a_close_call_is_reported_with_its_line_and_verdict() -> None:
 
 
 def test_a_close_call_is_read_both_ways_and_the_likelier_reading_wins() -> None:
-    """In an annotated dump the quotation title «Медицина – это служение людям» scores 0.40:
-    taken for a subheading, as one reading takes it, the interview's first question under
-    it becomes a title. Read both ways, the question is plainly a subheading under the
-    quotation, that reading is the likelier as a whole, and the dump splits as annotated;
-    the close calls listed are those of the reading kept."""
-    path = ROOT / "tests" / "fixtures" / "import" / "blind2_ru_date_start.txt"
+    """In an annotated dump the section "Partners Signed a Memorandum", written like a
+    headline, scores 0.53: one reading takes it for a title, and the delegation story's next
+    section for a close subheading of that new story. Read both ways, the next section is
+    plainly a second section of the delegation story, that reading is the likelier as a
+    whole, and the story keeps both sections as annotated; the close calls listed are those
+    of the reading kept (0.53, yet a subheading)."""
+    path = ROOT / "tests" / "fixtures" / "import" / "blind5_en_international.txt"
     text = path.read_text("utf-8")
-    truth = json.loads(path.with_suffix(".truth.json").read_text("utf-8"))
-    want = [a["title"] for a in truth["articles"][1:]]
+    first = json.loads(path.with_suffix(".truth.json").read_text("utf-8"))["articles"][0]
     one = dumps.split(units(text), beam=1)
     decisions: list[dumps.Decision] = []
     kept = dumps.split(units(text), decisions=decisions)
-    assert [d.title for d in kept[1:]] == want
-    assert [d.title for d in one[1:]] != want
-    assert "Как начинался путь в хирургию?" in [d.title for d in one]
-    assert [(d.line, d.verdict) for d in decisions] == [(7, "title")]
+    assert "Partners Signed a Memorandum" in [d.title for d in one]
+    assert kept[0].title == first["title"] and kept[1].title != "Partners Signed a Memorandum"
+    assert [u.text for u in kept[0].units if u.kind == "heading"] == first["subheadings"]
+    close = [(d.line, d.verdict, d.score > 0.5) for d in decisions if d.line < kept[1].line]
+    assert close == [(5, "subheading", True)]
 
 
 def test_fitting_recovers_a_separating_signal() -> None:
@@ -199,16 +220,16 @@ def test_the_shipped_weights_are_what_the_fitting_script_gives() -> None:
 
 def test_the_test_set_keeps_its_recorded_score() -> None:
     """On the test set nothing is fitted or chosen on (blind8_), the shipped weights still find
-    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.871,
-    0.861 before stop 28's two readings and refit): a signal or a refit that only helps the
-    training files shows here."""
+    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.894,
+    0.861 before stop 28's two readings, quotation signal and refit): a signal or a refit
+    that only helps the training files shows here."""
     bench = _bench()
     score = bench.Score()
     for case in bench.cases():
         if bench.held_out(case):
             bench.evaluate(case, model.load(), False, (score, bench.Score(), bench.Score()))
-    assert score.tp >= 91
-    assert score.as_dict()["f1"] >= 0.87
+    assert score.tp >= 93
+    assert score.as_dict()["f1"] >= 0.89
 
 
 def _calls(text: str, full: bool, weights: model.Model | None = None) -> tuple[object, ...]:
