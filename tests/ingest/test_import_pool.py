@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -77,21 +78,30 @@ def test_pool_stores_what_a_serial_run_stores(tmp_path: Path) -> None:
 def test_a_dump_splits_the_same_whatever_was_imported_before_it(tmp_path: Path) -> None:
     """A dump's articles come from its own text: an earlier file that has one of its
     sections as an article (the same heading, the same lead) does not turn that section
-    into a title, so a dump imports the same whatever the store holds."""
+    into a title, so a dump imports the same whatever the store holds, and the earlier
+    file's article keeps its own text."""
     alone, after = _store(tmp_path, "alone"), _store(tmp_path, "after")
     try:
-        importer.import_paths(alone, [SAMPLE], now=NOW, workers=1)
+        first = importer.import_paths(alone, [SAMPLE], now=NOW, workers=1)
         earlier = tmp_path / "earlier.txt"
         earlier.write_text(EARLIER, "utf-8")
         importer.import_paths(after, [earlier], now=NOW, workers=1)
         report = importer.import_paths(after, [SAMPLE], now=NOW, workers=1)
-        with alone.session() as s:
-            want = sorted(t for (t,) in s.execute(select(ArticleText.title)))
-        with after.session() as s:
-            got = sorted(t for (t,) in s.execute(select(ArticleText.title)))
-        assert SECTION not in want  # the section stays a section of its article
-        assert got == sorted([*want, SECTION])  # only the earlier file's own article added
-        assert report.totals()["new"] == len(want)
+
+        def texts(store: Store) -> dict[str, list[Any]]:
+            with store.session() as s:
+                return {t: b for t, b in s.execute(select(ArticleText.title,
+                                                          ArticleText.blocks))}
+
+        want, got = texts(alone), texts(after)
+        assert SECTION not in want  # a section of its article, alone
+        assert {"kind": "heading", "text": SECTION} in [
+            b for blocks in want.values() for b in blocks]
+        assert report.files[0].articles == first.files[0].articles
+        assert report.totals()["new"] == first.totals()["new"]
+        assert {t: b for t, b in got.items() if t != SECTION} == want
+        assert [b["text"] for b in got[SECTION]] == [
+            LEAD, "Интервью с профессором полностью опубликовано на сайте университета."]
     finally:
         alone.close()
         after.close()
