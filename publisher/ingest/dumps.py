@@ -179,7 +179,7 @@ class _Reading:
 
     def fork(self) -> _Reading:
         """A copy that goes on apart: its open article is a copy of this one's."""
-        assert self.current is not None
+        assert self.current is not None and self.drafts[-1] is self.current
         current = self.current.copy()
         return _Reading(self.logp, [*self.drafts[:-1], current], current, self.pending,
                         list(self.decisions), list(self.seen))
@@ -210,10 +210,10 @@ class _Reading:
 # confident and wrong; read both ways, the wrong reading runs into calls it finds unlikely.
 # Two readings that open the same article have the same future, so the less likely one goes
 # (in practice the readings part for an article or two; a date token closes every reading's
-# article, so they become one). Leave-one-file-out over 85
-# annotated dumps, a second reading took boundary F1 from 0.915 to 0.925 and subheadings
-# from 0.802 to 0.830 (with the quotation signal, from 0.925 / 0.837 to 0.928 / 0.842);
-# three, four or eight gave what two give (benchmarks/README.md).
+# article, so they become one). Leave-one-file-out over 85 annotated dumps, a second reading
+# took boundary F1 from 0.915 to 0.925 and subheadings from 0.802 to 0.830 (with the
+# quotation signal, from 0.925 / 0.837 to 0.928 / 0.842); three, four or eight gave what
+# two give (benchmarks/README.md).
 BEAM = 2
 
 
