@@ -203,6 +203,17 @@ class _Reading:
         when closed by a period (a copy: another reading may take it for a title)."""
         self.add(replace(u, kind="prose") if u.period else u)
 
+    def settle(self, into: _Reading) -> None:
+        """Move what no other reading can change any more (the closed articles, the calls
+        made) into `into`: a fork then copies only what came since, not the whole file."""
+        n = len(self.drafts) - (self.current is not None)
+        into.drafts.extend(self.drafts[:n])
+        del self.drafts[:n]
+        into.decisions.extend(self.decisions)
+        self.decisions.clear()
+        into.seen.extend(self.seen)
+        self.seen.clear()
+
 
 # Readings kept at once. A close call (within the model's margin) is read both ways, and the
 # calls after it decide: the reading the model finds more likely as a whole wins. A title
@@ -229,6 +240,7 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
     idf = segment.idf_weights(u.stems for u in us)
     judge = _Judge(us, idf, signals.baseline(us, idf), weights or model.load(), oracle)
     margin = judge.weights.margin
+    settled = _Reading(0.0, [])  # the part of the file every reading shares
     readings = [_Reading(0.0, [])]
     for i, u in enumerate(us):
         if u.starts:
@@ -243,6 +255,8 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
             continue
         # Readings are told apart by every call they make, so each is made in full.
         several = len(readings) > 1
+        if not several:
+            readings[0].settle(settled)
         exact = observe is not None or several
         after: list[_Reading] = []
         for r in readings:
@@ -279,12 +293,14 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
                 after.append(one)
         readings = _kept(after, beam)
     best = readings[0]
+    best.current = None
+    best.settle(settled)
     if decisions is not None:
-        decisions.extend(best.decisions)
+        decisions.extend(settled.decisions)
     if observe is not None:
-        for u, x, verdict in best.seen:
+        for u, x, verdict in settled.seen:
             observe(u, x, verdict)
-    return [d for d in best.drafts if d.units or not d.derived]
+    return [d for d in settled.drafts if d.units or not d.derived]
 
 
 def _log(q: float) -> float:
