@@ -6,6 +6,7 @@ fit of the importer's model (publisher/ingest/segmenter.json).
     .venv/bin/python benchmarks/segmentation.py --json
     .venv/bin/python benchmarks/segmentation.py --nested     # the penalty chosen per fold
     .venv/bin/python benchmarks/segmentation.py --all        # LOFO over every annotated dump
+    .venv/bin/python benchmarks/segmentation.py --reader DIR # a second reader's agreement
 
 Ground truth: samples/import (titles from tests/ingest/test_import.py's SAMPLE_TITLES), the older
 kk / ru / mixed fixtures (titles named below), and every tests/fixtures/import/*.txt with a
@@ -35,6 +36,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,12 +72,15 @@ OLD_FIXTURES: dict[str, tuple[set[str], dict[str, list[str]]]] = {
 }
 
 
-def _truth(path: Path, text: str) -> tuple[set[int], set[tuple[int, str]]]:
-    """Expected boundary lines and (article start line, subheading) pairs."""
+def _truth(path: Path, text: str, doc: dict[str, Any] | None = None,
+           ) -> tuple[set[int], set[tuple[int, str]]]:
+    """Expected boundary lines and (article start line, subheading) pairs: of the file's key,
+    or of `doc` (a key of the same shape, such as a second reader's)."""
     lines = text.split("\n")
     subs: dict[str, list[str]]
-    if path.with_suffix(".truth.json").exists():
+    if doc is None and path.with_suffix(".truth.json").exists():
         doc = json.loads(path.with_suffix(".truth.json").read_text("utf-8"))
+    if doc is not None:
         titles = {a["title"] for a in doc["articles"] if a["title"]}
         subs = {a["title"]: a["subheadings"] for a in doc["articles"] if a["title"]}
         untitled = any(a["title"] is None for a in doc["articles"])
@@ -321,6 +326,40 @@ def nested(all_cases: list[Case], only: str) -> dict[str, object]:
             "subheadings": score[1].as_dict(), "subheading_lines": score[2].as_dict()}
 
 
+def agreement(all_cases: list[Case], folder: Path, verbose: bool) -> dict[str, object]:
+    """How a second reader's keys (`folder`/NAME.json, each in the shape of a .truth.json,
+    made from the dump's text alone) agree with the fixtures' keys, by group and in all:
+    how much of the structure a careful reader recovers, the ceiling a segmenter is held to."""
+    groups: dict[str, tuple[Score, Score, Score]] = {}
+    read = 0
+    for case in all_cases:
+        reading = folder / f"{case.path.stem}.json"
+        if not reading.exists():
+            continue
+        read += 1
+        doc = json.loads(reading.read_text("utf-8"))
+        got, got_subs = _truth(case.path, case.text, doc)
+        one = (Score(), Score(), Score())
+        one[0].add(got, case.titles)
+        one[1].add(got_subs, case.subs)
+        one[2].add({sub for _n, sub in got_subs}, {sub for _n, sub in case.subs})
+        for name in ("all", group(case)):
+            totals = groups.setdefault(name, (Score(), Score(), Score()))
+            for total, part in zip(totals, one, strict=True):
+                total.merge(part)
+        if verbose:
+            lines = case.text.split("\n")
+            for n in sorted(got ^ case.titles):
+                side = "reader" if n in got else "key"
+                print(f"{case.path.name}:{n}: title for the {side} only  {lines[n - 1][:60]!r}")
+            for n, sub in sorted(got_subs ^ case.subs):
+                side = "reader" if (n, sub) in got_subs else "key"
+                print(f"{case.path.name}:{n}: subheading for the {side} only  {sub[:60]!r}")
+    return {"files": read, **{g: {"boundaries": sc[0].as_dict(), "subheadings": sc[1].as_dict(),
+                                  "subheading_lines": sc[2].as_dict()}
+                              for g, sc in groups.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--verbose", action="store_true")
@@ -331,8 +370,13 @@ def main() -> None:
                     help="leave-one-file-out with the penalty chosen inside each fold (slow)")
     ap.add_argument("--all", action="store_true",
                     help="leave-one-file-out over every annotated dump, test sets included")
+    ap.add_argument("--reader", type=Path, metavar="DIR",
+                    help="score a second reader's keys (DIR/NAME.json) against the fixtures'")
     args = ap.parse_args()
     all_cases = cases()
+    if args.reader:
+        print(json.dumps(agreement(all_cases, args.reader, args.verbose), indent=1))
+        return
     train = training(all_cases)
     if args.all:
         print(json.dumps(everything(all_cases), indent=1))

@@ -16,7 +16,9 @@ dumps. The signals do not depend on word lists of one file:
   the very next line, as briefs set their headlines, or it is too short for a sentence), a
   line with its body right under it, English headline case;
 - whether it is a quotation and nothing else («...», “...”), as feature and interview
-  stories are headlined (a speaker's line, "Профессор Ахметов: «...»", is not);
+  stories are headlined (a speaker's line, "Профессор Ахметов: «...»", is not), or a
+  question whose lead takes it up ("This question was the main topic of..."), as features
+  are headlined (an interviewer's question is followed by its answer);
 - how long its section runs (`section_prose`): the paragraphs under it before the next
   heading or date token; an article's first section (lead, background, quotes) runs on, a
   section inside one is often a paragraph or two before the next subheading;
@@ -27,15 +29,17 @@ dumps. The signals do not depend on word lists of one file:
   a new title rarely repeats the form of the section before it.
 
 Signals that did not help on files they were not fitted on (a speaker's quotation, a
-closing-section vocabulary, "the article has one paragraph", "a heading follows", the
-previous paragraph looking ahead in the future tense, the lead opening with words the
-article already used, the heading's vocabulary after it against before it, words shared
-with the article's title) were dropped, and so were two that weighed nothing once fitted
-(the lead repeating none of the article's vocabulary, a pronoun a few words into the lead)
-and one that changed one call in 372 over 61 files but made a file's parse depend on what
-was stored before it (the heading and lead of an article seen before):
-benchmarks/segmentation.py measures each change leave-one-file-out (benchmarks/README.md
-keeps the log).
+closing-section vocabulary, a heading after a closing section, the share of the file's
+articles so far that were briefs, a first-person lead under a question, a sentence line over
+a lead that opens an event, the title's words in the cohesion window, "the article has one
+paragraph", "a heading follows", the previous paragraph looking ahead in the future tense,
+the lead opening with words the article already used, the heading's vocabulary after it
+against before it, words shared with the article's title) were dropped, and so were two that
+weighed nothing once fitted (the lead repeating none of the article's vocabulary, a pronoun
+a few words into the lead) and one that changed one call in 372 over 61 files but made a
+file's parse depend on what was stored before it (the heading and lead of an article seen
+before): benchmarks/segmentation.py measures each change leave-one-file-out
+(benchmarks/README.md keeps the log).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ NAMES = (
     "list_follows", "back_reference", "lead_names_nothing", "lone_section", "predicate",
     "depth", "period", "attached", "numbered", "words", "title_case", "title_link",
     "same_shape", "language_switch", "closing", "numbered_run", "same_form",
-    "section_prose", "quotation",
+    "section_prose", "quotation", "asked_back",
 )
 # The nouns that name a closing section (results, conclusions, plans, next steps, outlook),
 # by stem as segment.stems cuts them: a discourse category, the same in every article.
@@ -281,6 +285,10 @@ class Candidate:
             # one is often a paragraph or two before the next subheading.
             min(section, 6) / 6,
             float(bool(_QUOTATION.match(u.text))),
+            # A lead pointing back right after a question takes the question up ("This
+            # question was the main topic of...", "Этот вопрос мы задали..."): a feature's
+            # headline. After any other heading it goes on with the story before it.
+            float(shape == "question" and nxt is not None and detect.points_back(nxt.text)),
         ]
 
     def fill(self, group: int) -> None:

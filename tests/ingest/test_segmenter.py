@@ -108,6 +108,52 @@ def test_a_line_that_is_only_a_quotation_weighs_towards_a_title() -> None:
                    "“Every prescription tells a story”": 1.0, "«Жаңа» және «ескі»": 0.0}
 
 
+# A survey article closed by its sections, then a feature headlined by a question, its lead
+# taking the question up, its noun-phrase sections after it.
+_ASKED = "\n\n".join([
+    "Graduates Rate Their Training",
+    ("The Career Centre surveyed 640 graduates of the classes of 2015 to 2024 in October 2025."
+     " Most of them work in public hospitals and clinics across the region."),
+    "How graduates rate their training",
+    ("Most graduates rated their clinical training as good or very good. The lowest scores "
+     "went to communication with patients."),
+    "Next steps",
+    "The Career Centre will present the results to the faculty councils in December.",
+    "How can graduates support their university?",
+    ("This question was the main topic of the alumni council meeting held on 4 December 2025. "
+     "Council members agreed on several ways in which graduates can help current students."),
+    "Mentoring",
+    ("Experienced doctors can become mentors and share practical advice with students. The "
+     "programme is open to graduates of any year."),
+    "Guest lectures and master classes",
+    ("Graduates working in specialised clinics can also support students as guest lecturers: "
+     "the faculties invite them to give lectures and master classes every semester."),
+]) + "\n"
+
+
+def test_a_question_whose_lead_takes_it_up_is_a_feature_title() -> None:
+    """A question heading whose next paragraph points back to it ("This question was the
+    main topic of...", "Этот вопрос мы задали...") headlines a feature: a lead pointing back
+    after any other heading goes on with the story before it; an interview's question is
+    followed by its answer."""
+    at = signals.NAMES.index("asked_back")
+    draft = signals.Draft(title="", line=0)
+    text = (f"Каким должен быть наставник?\n\nЭтот вопрос мы задали резидентам. {BODY}\n\n"
+            f"Что изменилось?\n\nРезиденты отвечают по-разному. {BODY}\n\n"
+            f"Итоги года\n\nЭтот год был трудным. {BODY}\n")
+    us = units(text)
+    got = {u.text: signals.features(us, i, draft, 1.0, {})[at]
+           for i, u in enumerate(us) if u.kind == "heading"}
+    assert got == {"Каким должен быть наставник?": 1.0, "Что изменилось?": 0.0,
+                   "Итоги года": 0.0}
+    assert model.load().weight("asked_back") > 1.0
+    articles = dumps.parse(_ASKED, "dump.txt")
+    assert [a.title for a in articles] == ["Graduates Rate Their Training",
+                                           "How can graduates support their university?"]
+    assert [b.text for b in articles[1].blocks if b.kind == "heading"] == [
+        "Mentoring", "Guest lectures and master classes"]
+
+
 def test_a_title_with_its_body_on_the_next_line_is_a_candidate() -> None:
     """A heading line directly followed by its first paragraph, no blank line, is split off."""
     us = units(f"Семинар өтті\n{BODY}\n")
@@ -220,16 +266,17 @@ def test_the_shipped_weights_are_what_the_fitting_script_gives() -> None:
 
 def test_the_test_set_keeps_its_recorded_score() -> None:
     """On the test set nothing is fitted or chosen on (blind8_), the shipped weights still find
-    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.894,
-    0.861 before stop 28's two readings, quotation signal and refit): a signal or a refit
-    that only helps the training files shows here."""
+    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.904;
+    0.861 before stop 28's two readings, quotation signal and refit, 0.894 before stop 29's
+    question-lead signal): a signal or a refit that only helps the training files shows
+    here."""
     bench = _bench()
     score = bench.Score()
     for case in bench.cases():
         if bench.held_out(case):
             bench.evaluate(case, model.load(), False, (score, bench.Score(), bench.Score()))
-    assert score.tp >= 93
-    assert score.as_dict()["f1"] >= 0.89
+    assert score.tp >= 94
+    assert score.as_dict()["f1"] >= 0.90
 
 
 def _calls(text: str, full: bool, weights: model.Model | None = None) -> tuple[object, ...]:
