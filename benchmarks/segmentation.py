@@ -7,6 +7,7 @@ fit of the importer's model (publisher/ingest/segmenter.json).
     .venv/bin/python benchmarks/segmentation.py --nested     # the penalty chosen per fold
     .venv/bin/python benchmarks/segmentation.py --all        # LOFO over every annotated dump
     .venv/bin/python benchmarks/segmentation.py --reader DIR # a second reader's agreement
+    .venv/bin/python benchmarks/segmentation.py --margin 0.3 # close calls listed at 0.3
 
 Ground truth: samples/import (titles from tests/ingest/test_import.py's SAMPLE_TITLES), the older
 kk / ru / mixed fixtures (titles named below), and every tests/fixtures/import/*.txt with a
@@ -210,10 +211,12 @@ def cases() -> list[Case]:
 
 
 def evaluate(case: Case, weights: model.Model, verbose: bool,
-             score: tuple[Score, Score, Score], listing: Listing | None = None) -> None:
-    """Score one file."""
+             score: tuple[Score, Score, Score], listing: Listing | None = None,
+             review: float | None = None) -> None:
+    """Score one file; `review`: the margin of the close calls listed (`import --margin`)."""
     close: list[dumps.Decision] = []
-    drafts = dumps.split(dumps.units(case.text), weights=weights, decisions=close)
+    drafts = dumps.split(dumps.units(case.text), weights=weights, decisions=close,
+                         review=review)
     got = {d.line for d in drafts}
     if listing is not None:
         wrong = got ^ case.titles
@@ -370,6 +373,8 @@ def main() -> None:
                     help="leave-one-file-out with the penalty chosen inside each fold (slow)")
     ap.add_argument("--all", action="store_true",
                     help="leave-one-file-out over every annotated dump, test sets included")
+    ap.add_argument("--margin", type=float, metavar="M",
+                    help="count as listed the calls within M of 0.5 (`import --margin`)")
     ap.add_argument("--reader", type=Path, metavar="DIR",
                     help="score a second reader's keys (DIR/NAME.json) against the fixtures'")
     args = ap.parse_args()
@@ -403,7 +408,8 @@ def main() -> None:
                        if folds and not held_out(case) else shipped)
             counts = held_out(case) == test_set and case.path.name.startswith(args.only)
             one = (Score(), Score(), Score())
-            evaluate(case, weights, args.verbose and counts, one, listing if counts else None)
+            evaluate(case, weights, args.verbose and counts, one, listing if counts else None,
+                     args.margin)
             if counts:
                 for name in ("all", group(case)):
                     totals = score if name == "all" else by_group.setdefault(

@@ -17,13 +17,20 @@ from publisher.ingest import importer
     "--lenient", is_flag=True,
     help="Replace undecodable bytes (warning names the line) instead of rejecting the file.",
 )
+@click.option(
+    "--margin", type=click.FloatRange(0.0, 0.49), metavar="M",
+    help="List as close calls the title/subheading calls scored within M of 0.5 (default "
+         "0.2; 0.3 lists more of the wrong ones). The split does not change.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
 @pass_app
-def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool, as_json: bool) -> None:
+def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool,
+            margin: float | None, as_json: bool) -> None:
     """Import articles from text dumps, JSON Lines or Markdown files and folders."""
     report = importer.import_paths(
         app.store, paths, dry_run=dry_run, lenient=lenient, show_progress=not as_json,
         max_bytes=int(app.cfg.imports.max_file_mb * 1024 * 1024), pause_gc=True,
+        review=margin,
     )
     if as_json:
         emit_json(report.as_dict())

@@ -106,6 +106,9 @@ class _Judge:
     base: float
     weights: model.Model
     oracle: set[int] | None = None
+    # Calls within this distance of the threshold get every signal and a probability (the
+    # model's margin, or the caller's wider review margin).
+    margin: float | None = None
 
     def __post_init__(self) -> None:
         # Logits past which a call is settled whatever the signals not computed yet: a title
@@ -117,7 +120,7 @@ class _Judge:
         self._high = [sum(hi for _, hi in spans[g:]) for g in range(len(spans))]
         # A negative margin lists no close call: the verdict's own bound serves. Near 0.5 a
         # probability is too coarse for a bound on the logit: every call gets all signals.
-        m = max(w.margin, 0.0)
+        m = max(w.margin if self.margin is None else self.margin, 0.0)
         settles = m <= _MAX_SETTLING_MARGIN
         self._title = model.logit(THRESHOLD + m) + _SLACK if settles else math.inf
         self._sub = model.logit(THRESHOLD - m) - _SLACK if settles else -math.inf
@@ -230,16 +233,21 @@ BEAM = 2
 
 def split(us: list[Unit], *, decisions: list[Decision] | None = None,
           oracle: set[int] | None = None, observe: Observer | None = None,
-          weights: model.Model | None = None, beam: int = BEAM) -> list[Draft]:
+          weights: model.Model | None = None, beam: int = BEAM,
+          review: float | None = None) -> list[Draft]:
     """Group units into article drafts, deciding for each heading: title or subheading.
 
-    Decisions within the model's margin of the threshold go into `decisions`, and every
-    call of the reading kept, with its signals, to `observe`. `weights` replaces the fitted
-    model (cross-validation fits one per held-out file).
+    Decisions within `review` of the threshold (default: the model's margin) go into
+    `decisions`, and every call of the reading kept, with its signals, to `observe`.
+    `weights` replaces the fitted model (cross-validation fits one per held-out file).
+    `review` only changes what is listed: a call is read both ways within the model's own
+    margin, whatever is listed.
     """
     idf = segment.idf_weights(u.stems for u in us)
-    judge = _Judge(us, idf, signals.baseline(us, idf), weights or model.load(), oracle)
-    margin = judge.weights.margin
+    weights = weights or model.load()
+    margin = weights.margin
+    review = margin if review is None else review
+    judge = _Judge(us, idf, signals.baseline(us, idf), weights, oracle, max(margin, review))
     settled = _Reading(0.0, [])  # the part of the file every reading shares
     readings = [_Reading(0.0, [])]
     for i, u in enumerate(us):
@@ -270,21 +278,23 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
             verdict, p, x = judge.call(i, r.current, exact)
             if x is not None and observe is not None:
                 r.seen.append((u, x, verdict))
+            listed = decisions is not None and p is not None and abs(p - THRESHOLD) < review
+            if listed:
+                assert p is not None
+                r.decisions.append(_decision(u, p, verdict))
             if p is None or not abs(p - THRESHOLD) < margin:
                 if p is not None and several:
                     r.logp += _log(p if verdict else 1.0 - p)
                 r.open(u) if verdict else r.keep(u)
                 after.append(r)
                 continue
-            # A close call: listed, and read both ways.
-            if decisions is not None:
-                r.decisions.append(_decision(u, p, verdict))
+            # A close call: read both ways.
             both = [(r, verdict)]
             if beam > 1:
                 other = r.fork()
                 if x is not None and observe is not None:
                     other.seen[-1] = (u, x, not verdict)
-                if decisions is not None:
+                if listed:
                     other.decisions[-1] = _decision(u, p, not verdict)
                 both.append((other, not verdict))
             for one, take in both:
@@ -326,18 +336,20 @@ def _kept(readings: list[_Reading], beam: int) -> list[_Reading]:
 
 
 def parse(text: str, origin: str, derived: set[str] | None = None,
-          decisions: list[Decision] | None = None) -> list[ParsedArticle]:
+          decisions: list[Decision] | None = None,
+          review: float | None = None) -> list[ParsedArticle]:
     """Articles of one dump, in file order (repeats included: saving makes them one).
 
     The origins of articles whose title was taken from their first sentence go into
-    `derived`, and the model's close calls into `decisions`, for the import report.
+    `derived`, and the model's close calls (within `review` of the threshold, default the
+    model's margin) into `decisions`, for the import report.
     """
     us = units(text)
     if not us:
         raise InputError(f"{origin}: empty file", "check the export")
     stem(us, detect.bmp_only(text))
     out: list[ParsedArticle] = []
-    for d in split(us, decisions=decisions):
+    for d in split(us, decisions=decisions, review=review):
         blocks = _blocks(d.units)
         if not blocks:
             continue

@@ -82,7 +82,7 @@ def import_paths(
     store: Store, paths: Iterable[str | Path], *, dry_run: bool = False, lenient: bool = False,
     show_progress: bool = False, max_bytes: int = textio.DEFAULT_MAX_BYTES,
     now: datetime | None = None, workers: int | None = None, writer: Writer = "bulk",
-    pause_gc: bool = False,
+    pause_gc: bool = False, review: float | None = None,
 ) -> ImportReport:
     """Import files and folders; each file is one transaction, a rejected file stores nothing.
 
@@ -93,11 +93,14 @@ def import_paths(
     this process parses or stores a file (core/collector.py): for a command, not for a
     service whose other threads go on meanwhile. `writer` "orm" is the article-at-a-time
     ORM path the bulk one replaced, kept to hold the bulk one to it (tests, benchmark).
+    `review`: list the segmenter's calls within this distance of its threshold as close
+    calls (None: the model's margin, 0.2); the split does not depend on it.
     """
     now = now or utcnow()
     files = list(expand(paths))
     report = ImportReport(dry_run=dry_run)
-    options = parsing.Options(lenient=lenient, max_bytes=max_bytes, pause_gc=pause_gc)
+    options = parsing.Options(lenient=lenient, max_bytes=max_bytes, pause_gc=pause_gc,
+                              review=review)
     # A dry run keeps one uncommitted session across files (and the bulk writer's overlay of
     # decisions), so that it reports what a real run would (an article repeated in a later
     # file is "unchanged", not "new").

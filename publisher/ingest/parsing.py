@@ -38,6 +38,9 @@ class Options:
     # Pause the cyclic garbage collector while a file is parsed (core/collector.py): for a
     # process that does nothing else meanwhile (a command, a parse worker), not a service.
     pause_gc: bool = False
+    # List the segmenter's calls within this distance of its threshold (None: the model's
+    # margin); what is listed only, never the split.
+    review: float | None = None
 
 
 @dataclass
@@ -66,7 +69,7 @@ def parse_file(path: Path, options: Options) -> Parsed:
         with collector.paused() if options.pause_gc else nullcontext():
             parsed = formats.read(path, lenient=options.lenient, warnings=warnings,
                                   max_bytes=options.max_bytes, derived=derived,
-                                  decisions=decisions)
+                                  decisions=decisions, review=options.review)
     except InputError as exc:
         return Parsed(path, None, warnings, str(exc))
     return Parsed(path, parsed, warnings, derived=derived,

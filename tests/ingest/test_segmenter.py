@@ -197,6 +197,33 @@ def test_close_calls_are_listed_in_the_json_report_and_the_dry_run(cli: Cli,
     assert json.loads(cli("articles", "list", "--json").output) == []
 
 
+
+def test_a_wider_margin_lists_more_calls_and_splits_the_same(cli: Cli) -> None:
+    """`import --margin 0.45` lists every call scored within 0.45 of the threshold, more
+    than the default lists, and the dump splits into the same articles: the margin changes
+    what an admin is shown, never the split. A margin of 0.5 or more is refused."""
+    path = ROOT / "tests" / "fixtures" / "import" / "blind7_en_alumni.txt"
+
+    def run(*extra: str) -> dict[str, Any]:
+        result = cli("import", str(path), "--dry-run", "--json", *extra)
+        assert result.exit_code == 0, result.output
+        doc: dict[str, Any] = json.loads(result.output)
+        return doc
+
+    narrow, wide = run(), run("--margin", "0.45")
+    listed = wide["files"][0]["uncertain"]
+    assert len(listed) > len(narrow["files"][0]["uncertain"]) > 0
+    assert all(abs(d["score"] - 0.5) < 0.45 for d in listed)
+    assert any(abs(d["score"] - 0.5) >= model.load().margin for d in listed)
+    assert wide["files"][0]["articles"] == narrow["files"][0]["articles"]
+    text = path.read_text("utf-8")
+    for margin in (0.0, 0.3, 0.45):
+        assert ([(a.title, a.blocks) for a in dumps.parse(text, "d", review=margin)]
+                == [(a.title, a.blocks) for a in dumps.parse(text, "d")])
+    refused = cli("import", str(path), "--dry-run", "--margin", "0.5")
+    assert refused.exit_code == 2
+    assert "--margin" in refused.output and len(refused.output.strip().splitlines()) == 1
+
 def test_a_close_call_is_reported_with_its_line_and_verdict() -> None:
     """A candidate scored near 0.5 reaches `decisions`; with weights of zero every candidate
     after the first is a coin toss (0.5), called a subheading, and listed."""
