@@ -19,8 +19,9 @@ from publisher.ingest import importer
 )
 @click.option(
     "--margin", type=click.FloatRange(0.0, 0.49), metavar="M",
-    help="List as close calls the title/subheading calls scored within M of 0.5 (default "
-         "0.2; 0.3 lists more of the wrong ones). The split does not change.",
+    help="List as close calls the title/subheading calls scored within M of 0.5 (default: "
+         "the model's margin, 0.2; 0.3 lists more of the wrong ones). The split does not "
+         "change.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
 @pass_app
@@ -41,8 +42,9 @@ def import_(app: App, paths: tuple[str, ...], dry_run: bool, lenient: bool,
             if fr.error:
                 click.echo(f"publisher: rejected {fr.error}", err=True)
             if fr.uncertain and not dry_run:
+                again = "--dry-run" + (f" --margin {margin}" if margin is not None else "")
                 click.echo(f"note: {fr.path}: {len(fr.uncertain)} close title/subheading "
-                           "call(s); `publisher import --dry-run` lists them", err=True)
+                           f"call(s); `publisher import {again}` lists them", err=True)
         close = [(f.path, d) for f in report.files for d in f.uncertain]
         if dry_run and close:
             table(

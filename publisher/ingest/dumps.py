@@ -9,10 +9,10 @@ imported before it: the same file always gives the same articles, and files pars
 independently. The admin's `# ` / `## ` markers decide without the model, and merges and
 splits made with `publisher articles` are replayed on every import (corrections.py).
 A call close to the threshold is read both ways, and the calls after it decide which
-reading is kept (`split`); the close calls of that reading are reported, so that an admin
-can check them. The costly signals are computed only until the rest could no longer change
-a call (most candidates are plainly one or the other): the calls are those of every signal
-computed.
+reading is kept (`split`); the calls of that reading within the review margin (the
+model's, or `import --margin`) are reported, so that an admin can check them. The costly
+signals are computed only until the rest could no longer change a call (most candidates
+are plainly one or the other): the calls are those of every signal computed.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ class _Judge:
         spans = [w.reach(group) for _, group in signals.STAGED]
         self._low = [sum(lo for lo, _ in spans[g:]) for g in range(len(spans))]
         self._high = [sum(hi for _, hi in spans[g:]) for g in range(len(spans))]
-        # A negative margin lists no close call: the verdict's own bound serves. Near 0.5 a
-        # probability is too coarse for a bound on the logit: every call gets all signals.
+        # A negative margin settles at the verdict's own bound. Near 0.5 a probability is too
+        # coarse for a bound on the logit: every call gets all signals.
         m = max(w.margin if self.margin is None else self.margin, 0.0)
         settles = m <= _MAX_SETTLING_MARGIN
         self._title = model.logit(THRESHOLD + m) + _SLACK if settles else math.inf
@@ -247,7 +247,9 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
     weights = weights or model.load()
     margin = weights.margin
     review = margin if review is None else review
-    judge = _Judge(us, idf, signals.baseline(us, idf), weights, oracle, max(margin, review))
+    # A call is worked out in full only where it may fork or be listed.
+    judge = _Judge(us, idf, signals.baseline(us, idf), weights, oracle,
+                   max(margin, review) if decisions is not None else margin)
     settled = _Reading(0.0, [])  # the part of the file every reading shares
     readings = [_Reading(0.0, [])]
     for i, u in enumerate(us):

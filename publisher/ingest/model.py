@@ -24,7 +24,8 @@ class Model:
     names: tuple[str, ...]
     coef: tuple[float, ...]
     intercept: float
-    # Decisions whose probability is this close to 0.5 are listed for the admin to check.
+    # Decisions whose probability is this close to 0.5 are read both ways (dumps.split) and,
+    # by default, listed for the admin to check (`import --margin` lists more).
     margin: float = 0.2
 
     def logit(self, x: Sequence[float]) -> float:

@@ -252,6 +252,7 @@ class Candidate:
             (x for x in reversed(draft.units) if x.kind == "heading"), None)
         same_shape = bool(shape) and previous is not None and _shape_of(previous) == shape
         section, ahead = _section(us, i)
+        back = nxt is not None and detect.points_back(nxt.text)
         self.x = [
             0.0,  # cohesion_drop
             0.4 - covered,
@@ -262,7 +263,7 @@ class Candidate:
             float(n_words >= 8),
             float(following is not None
                   and (following.kind == "items" or following.text.endswith(":"))),
-            float(nxt is not None and detect.points_back(nxt.text)),
+            float(back),
             0.0,  # lead_names_nothing
             float(lone),
             0.0,  # predicate
@@ -288,9 +289,9 @@ class Candidate:
             min(section, 6) / 6,
             float(bool(_QUOTATION.match(u.text))),
             # A lead pointing back right after a question takes the question up ("This
-            # question was the main topic of...", "Этот вопрос мы задали..."): a feature's
+            # question was the main topic of...", "Этот вопрос обсуждали..."): a feature's
             # headline. After any other heading it goes on with the story before it.
-            float(shape == "question" and nxt is not None and detect.points_back(nxt.text)),
+            float(shape == "question" and back),
         ]
 
     def fill(self, group: int) -> None:
