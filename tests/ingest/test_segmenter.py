@@ -328,17 +328,16 @@ def test_the_shipped_weights_are_what_the_fitting_script_gives() -> None:
 
 
 def test_the_test_set_keeps_its_recorded_score() -> None:
-    """On the test set nothing is fitted or chosen on (blind8_), the shipped weights still find
-    the article boundaries at least as well as recorded in benchmarks/README.md (F1 0.904;
-    0.861 before stop 28's two readings, quotation signal and refit, 0.894 before stop 29's
-    question-lead signal): a signal or a refit that only helps the training files shows
-    here."""
+    """On the test set (blind9_) the shipped weights find boundaries as well as recorded."""
+    # Nothing is fitted or chosen on blind9_. Recorded in benchmarks/README.md: F1 0.888 at
+    # its first score (0.893 with stop 28's weights), 0.903 once blind8_ joined the training
+    # files. A signal or a refit that only helps the training files shows here.
     bench = _bench()
     score = bench.Score()
     for case in bench.cases():
         if bench.held_out(case):
             bench.evaluate(case, model.load(), False, (score, bench.Score(), bench.Score()))
-    assert score.tp >= 94
+    assert score.tp >= 79
     assert score.as_dict()["f1"] >= 0.90
 
 
