@@ -211,6 +211,29 @@ def cases() -> list[Case]:
     return out
 
 
+Scores = tuple[Score, Score, Score]  # boundaries, subheadings in their article, their lines
+
+
+def _score(case: Case, got: set[int], got_subs: set[tuple[int, str]], score: Scores) -> None:
+    """Add one file's boundaries and subheadings, against its key, to `score`."""
+    score[0].add(got, case.titles)
+    score[1].add(got_subs, case.subs)
+    score[2].add({sub for _n, sub in got_subs}, {sub for _n, sub in case.subs})
+
+
+def _tally(groups: dict[str, Scores], case: Case, one: Scores) -> None:
+    """Add one file's scores to its group's and to "all"."""
+    for name in ("all", group(case)):
+        totals = groups.setdefault(name, (Score(), Score(), Score()))
+        for total, part in zip(totals, one, strict=True):
+            total.merge(part)
+
+
+def _figures(groups: dict[str, Scores]) -> dict[str, dict[str, object]]:
+    return {g: {"boundaries": sc[0].as_dict(), "subheadings": sc[1].as_dict(),
+                "subheading_lines": sc[2].as_dict()} for g, sc in groups.items()}
+
+
 def evaluate(case: Case, weights: model.Model, verbose: bool,
              score: tuple[Score, Score, Score], listing: Listing | None = None,
              review: float | None = None) -> None:
@@ -225,9 +248,7 @@ def evaluate(case: Case, weights: model.Model, verbose: bool,
         listing.wrong += len(wrong)
         listing.caught += len(wrong & {d.line for d in close})
     got_subs = {(d.line, u.text) for d in drafts for u in d.units if u.kind == "heading"}
-    score[0].add(got, case.titles)
-    score[1].add(got_subs, case.subs)
-    score[2].add({sub for _n, sub in got_subs}, {sub for _n, sub in case.subs})
+    _score(case, got, got_subs, score)
     if verbose and (got != case.titles or got_subs != case.subs):
         lines = case.text.split("\n")
         name = case.path.name
@@ -301,16 +322,12 @@ def choose(cases_: list[Case]) -> tuple[float, int]:
 def everything(all_cases: list[Case]) -> dict[str, dict[str, object]]:
     """Leave-one-file-out over every annotated dump, the test set folded in, scored by
     group (`group`) and in all."""
-    groups: dict[str, tuple[Score, Score, Score]] = {}
+    groups: dict[str, Scores] = {}
     for case in all_cases:
         one = (Score(), Score(), Score())
         evaluate(case, fit([c for c in all_cases if c is not case]), False, one)
-        for name in (group(case), "all"):
-            totals = groups.setdefault(name, (Score(), Score(), Score()))
-            for total, part in zip(totals, one, strict=True):
-                total.merge(part)
-    return {g: {"boundaries": sc[0].as_dict(), "subheadings": sc[1].as_dict(),
-                "subheading_lines": sc[2].as_dict()} for g, sc in groups.items()}
+        _tally(groups, case, one)
+    return _figures(groups)
 
 
 def nested(all_cases: list[Case], only: str) -> dict[str, object]:
@@ -334,7 +351,7 @@ def agreement(all_cases: list[Case], folder: Path, verbose: bool) -> dict[str, o
     """How a second reader's keys (`folder`/NAME.json, each in the shape of a .truth.json,
     made from the dump's text alone) agree with the fixtures' keys, by group and in all:
     how much of the structure a careful reader recovers, the ceiling a segmenter is held to."""
-    groups: dict[str, tuple[Score, Score, Score]] = {}
+    groups: dict[str, Scores] = {}
     read = 0
     for case in all_cases:
         reading = folder / f"{case.path.stem}.json"
@@ -344,13 +361,8 @@ def agreement(all_cases: list[Case], folder: Path, verbose: bool) -> dict[str, o
         doc = json.loads(reading.read_text("utf-8"))
         got, got_subs = _truth(case.path, case.text, doc)
         one = (Score(), Score(), Score())
-        one[0].add(got, case.titles)
-        one[1].add(got_subs, case.subs)
-        one[2].add({sub for _n, sub in got_subs}, {sub for _n, sub in case.subs})
-        for name in ("all", group(case)):
-            totals = groups.setdefault(name, (Score(), Score(), Score()))
-            for total, part in zip(totals, one, strict=True):
-                total.merge(part)
+        _score(case, got, got_subs, one)
+        _tally(groups, case, one)
         if verbose:
             lines = case.text.split("\n")
             for n in sorted(got ^ case.titles):
@@ -359,9 +371,7 @@ def agreement(all_cases: list[Case], folder: Path, verbose: bool) -> dict[str, o
             for n, sub in sorted(got_subs ^ case.subs):
                 side = "reader" if (n, sub) in got_subs else "key"
                 print(f"{case.path.name}:{n}: subheading for the {side} only  {sub[:60]!r}")
-    return {"files": read, **{g: {"boundaries": sc[0].as_dict(), "subheadings": sc[1].as_dict(),
-                                  "subheading_lines": sc[2].as_dict()}
-                              for g, sc in groups.items()}}
+    return {"files": read, **_figures(groups)}
 
 
 def main() -> None:
@@ -400,9 +410,8 @@ def main() -> None:
     sections = (("fitted", False, False), ("leave_one_file_out", True, False),
                 ("held_out", False, True))
     for label, folds, test_set in sections:
-        score = (Score(), Score(), Score())
+        groups: dict[str, Scores] = {}
         listing = Listing()
-        by_group: dict[str, tuple[Score, Score, Score]] = {}
         counted = 0
         for case in all_cases:
             weights = (fit([c for c in train if c is not case])
@@ -412,12 +421,10 @@ def main() -> None:
             evaluate(case, weights, args.verbose and counts, one, listing if counts else None,
                      args.margin)
             if counts:
-                for name in ("all", group(case)):
-                    totals = score if name == "all" else by_group.setdefault(
-                        name, (Score(), Score(), Score()))
-                    for total, part in zip(totals, one, strict=True):
-                        total.merge(part)
+                _tally(groups, case, one)
             counted += counts
+        score = groups.pop("all", (Score(), Score(), Score()))
+        by_group = groups
         if not test_set:
             result["files"] = counted
         result[label] = {"files": counted, "boundaries": score[0].as_dict(),
@@ -425,10 +432,7 @@ def main() -> None:
                          "subheading_lines": score[2].as_dict(),
                          "close_calls": {"listed": listing.listed, "wrong": listing.wrong,
                                          "wrong_listed": listing.caught},
-                         "groups": {g: {"boundaries": sc[0].as_dict(),
-                                        "subheadings": sc[1].as_dict(),
-                                        "subheading_lines": sc[2].as_dict()}
-                                    for g, sc in by_group.items()}}
+                         "groups": _figures(by_group)}
         if not args.json:
             print(f"{label}: files {counted}")
             print("  boundaries  ", score[0].line())

@@ -280,9 +280,9 @@ def split(us: list[Unit], *, decisions: list[Decision] | None = None,
             verdict, p, x = judge.call(i, r.current, exact)
             if x is not None and observe is not None:
                 r.seen.append((u, x, verdict))
-            listed = decisions is not None and p is not None and abs(p - THRESHOLD) < review
-            if listed:
-                assert p is not None
+            listed = False
+            if p is not None and decisions is not None and abs(p - THRESHOLD) < review:
+                listed = True
                 r.decisions.append(_decision(u, p, verdict))
             if p is None or not abs(p - THRESHOLD) < margin:
                 if p is not None and several:

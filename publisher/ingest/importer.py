@@ -183,8 +183,8 @@ def store_file(
     fr.warnings.extend(review.review(parsed, result.derived, now))
     fr.articles = len(parsed)
     # The parse's title keys unless a correction rewrote the file's articles.
-    keys = result.keys if parsed is result.articles and len(result.keys) == len(parsed) \
-        else None
+    keys = (result.keys if parsed is result.articles and len(result.keys) == len(parsed)
+            else None)
     own = session is None
     session = store.new_session() if session is None else session
     try:
