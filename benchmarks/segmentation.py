@@ -190,13 +190,17 @@ def training(all_cases: list[Case]) -> list[Case]:
     return [c for c in all_cases if not held_out(c)]
 
 
-def cases() -> list[Case]:
-    files = sorted((ROOT / "samples" / "import").glob("*.txt")) + sorted(
+def annotated() -> list[Path]:
+    """Every dump with a key: the samples, the older fixtures and each one with a .truth.json."""
+    return sorted((ROOT / "samples" / "import").glob("*.txt")) + sorted(
         p for p in FIXTURES.glob("*.txt")
         if p.name in OLD_FIXTURES or p.with_suffix(".truth.json").exists()
     )
+
+
+def cases() -> list[Case]:
     out = []
-    for path in files:
+    for path in annotated():
         text = textio.read_text(path, warnings=[])
         want, want_subs = _truth(path, text)
         case = Case(path, text, dumps.units(text), want, want_subs)
