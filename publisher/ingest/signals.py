@@ -38,12 +38,13 @@ cohesion window, a clause weighed by the article before it, the predicate weighe
 language, "the article has one paragraph", "a heading follows", the previous paragraph
 looking ahead in the future tense, the lead opening with words the article already used, the
 heading's vocabulary after it against before it, words shared with the article's title, the
-dump's own title form even when read off its key, the heading's character 4-grams in its lead)
-were dropped, and so were two that weighed nothing once fitted (the lead repeating none of
-the article's vocabulary, a pronoun a few words into the lead) and one that changed one call
-in 372 over 61 files but made a file's parse depend on what was stored before it (the
-heading and lead of an article seen before): benchmarks/segmentation.py measures each change
-leave-one-file-out (benchmarks/README.md keeps the log). A sentence encoder (multilingual-e5-small)
+dump's own title form even when read off its key, the heading's character 4-grams in its lead,
+the heading naming something) were dropped, and so were two that weighed nothing once
+fitted (the lead repeating none of the article's vocabulary, a pronoun a few words into the
+lead) and one that changed one call in 372 over 61 files but made a file's parse depend on
+what was stored before it (the heading and lead of an article seen before):
+benchmarks/segmentation.py measures each change leave-one-file-out (benchmarks/README.md
+keeps the log). A sentence encoder (multilingual-e5-small)
 gains boundaries but costs two orders of magnitude of import speed (benchmarks/probe.py).
 """
 
