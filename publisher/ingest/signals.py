@@ -44,8 +44,8 @@ fitted (the lead repeating none of the article's vocabulary, a pronoun a few wor
 lead) and one that changed one call in 372 over 61 files but made a file's parse depend on
 what was stored before it (the heading and lead of an article seen before):
 benchmarks/segmentation.py measures each change leave-one-file-out (benchmarks/README.md
-keeps the log). A sentence encoder (multilingual-e5-small)
-gains boundaries but costs two orders of magnitude of import speed (benchmarks/probe.py).
+keeps the log). A sentence encoder (multilingual-e5-small) gains boundaries but costs two
+orders of magnitude of import speed (benchmarks/probe.py).
 """
 
 from __future__ import annotations
