@@ -28,24 +28,12 @@ dumps. The signals do not depend on word lists of one file:
   (the "1." of a run of numbered sections). Sections of one article are written in parallel;
   a new title rarely repeats the form of the section before it.
 
-Signals that did not help on files they were not fitted on (a speaker's quotation, a
-closing-section vocabulary, a heading after a closing section, the share of the file's
-articles so far that were briefs, a first-person lead under a question, a question's depth,
-section length or new-event lead as terms of their own, a sentence line over a lead that
-opens an event or times its section's length, the share of the lead's words the article
-already used, cohesion above the file's usual as a term of its own, the title's words in the
-cohesion window, a clause weighed by the article before it, the predicate weighed apart per
-language, "the article has one paragraph", "a heading follows", the previous paragraph
-looking ahead in the future tense, the lead opening with words the article already used, the
-heading's vocabulary after it against before it, words shared with the article's title, the
-dump's own title form even when read off its key, the heading's character 4-grams in its lead,
-the heading naming something) were dropped, and so were two that weighed nothing once
-fitted (the lead repeating none of the article's vocabulary, a pronoun a few words into the
-lead) and one that changed one call in 372 over 61 files but made a file's parse depend on
-what was stored before it (the heading and lead of an article seen before):
-benchmarks/segmentation.py measures each change leave-one-file-out (benchmarks/README.md
-keeps the log). A sentence encoder (multilingual-e5-small) gains boundaries but costs two
-orders of magnitude of import speed (benchmarks/probe.py).
+Many other signals were measured leave-one-file-out by benchmarks/segmentation.py (or
+benchmarks/probe.py, for an oracle or a model too slow to ship) and dropped; the log in
+benchmarks/README.md names each with its figure, so that none is tried twice by accident.
+Among them: closing-section vocabulary, a speaker's quotation, words shared with the
+article's title, the dump's own title form, and a sentence encoder (multilingual-e5-small),
+which gains boundaries but costs two orders of magnitude of import speed.
 """
 
 from __future__ import annotations
